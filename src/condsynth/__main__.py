@@ -1,0 +1,3 @@
+from condsynth.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Entry point of the ``condsynth`` command.
+
+User mistakes (:class:`~condsynth.errors.UserError`) end as one line on stderr,
+``condsynth: error: ...``, with exit code 2; nothing is left half-written because every output
+is written atomically. Set ``CONDSYNTH_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from condsynth import __version__
+from condsynth.errors import TrainingDiverged, UserError
+
+# Verb modules, in the order `condsynth --help` lists them. A module is imported only to
+# register its arguments; heavy imports belong inside its run() function.
+COMMANDS = [
+    "condsynth.cli.train",
+    "condsynth.cli.translate",
+    "condsynth.cli.data",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="condsynth",
+        description="Conditional visual synthesis: train, evaluate and run the toolkit's methods.")
+    parser.add_argument("--version", action="version", version=f"condsynth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        if os.environ.get("CONDSYNTH_DEBUG"):
+            raise
+        print(f"condsynth: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as exc:
+        print(f"condsynth: training stopped: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("condsynth: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The engine's own config section (``train:``) and the experiment config that binds all four."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from condsynth.config import apply_overrides, from_dict, load_yaml, to_dict
+from condsynth.errors import ConfigError
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate factor over training steps, shared by every optimizer of a method.
+
+    constant: factor 1. linear: 1 for ``constant_steps`` steps, then linear decay to 0 over
+    ``decay_steps`` (pix2pix/CycleGAN's "n_epochs + n_epochs_decay"). step: multiply by
+    ``gamma`` every ``step_size`` steps.
+    """
+
+    kind: Literal["constant", "linear", "step"] = "constant"
+    constant_steps: int = 0
+    decay_steps: int = 0
+    step_size: int = 1000
+    gamma: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str = "runs/default"
+    seed: int = 0
+    steps: int = 1000               # optimisation steps in total (one batch each)
+    batch_size: int = 1             # per process
+    num_workers: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"   # mixed precision is used on GPU only
+    grad_clip: float = 0.0          # max global grad norm per optimizer; 0 disables
+    ema_decay: float = 0.0          # EMA of Method.ema_networks; 0 disables
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    checkpoint_every: int = 500     # steps; a final checkpoint is always written
+    keep_checkpoints: int = 2       # newest checkpoints kept on disk
+    log_every: int = 10             # steps between scalar logs
+    image_every: int = 200          # steps between image grids (0 disables)
+    eval_every: int = 0             # steps between held-out evaluations (0 disables)
+    eval_batches: int = 4
+    progress: bool = True
+    threads: int = 0                # torch intra-op threads on CPU; 0 keeps torch's default
+    deterministic: bool = False     # torch.use_deterministic_algorithms
+
+    def __post_init__(self):
+        if self.steps < 0 or self.batch_size < 1:
+            raise ValueError("steps must be >= 0 and batch_size >= 1")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("checkpoint_every and log_every must be >= 1")
+
+
+@dataclass
+class ExperimentConfig:
+    method: str
+    model: Any
+    data: Any
+    train: TrainConfig
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "model": to_dict(self.model), "data": to_dict(self.data),
+                "train": to_dict(self.train)}
+
+
+def build_experiment_config(raw: dict) -> ExperimentConfig:
+    """Resolve the method, then type-check each section against its dataclass."""
+    from condsynth.models import get_method_class
+
+    raw = dict(raw)
+    unknown = sorted(set(raw) - {"method", "model", "data", "train"})
+    if unknown:
+        raise ConfigError(f"unknown config key '{unknown[0]}' (known keys here: data, method, model, train)")
+    if "method" not in raw:
+        raise ConfigError("config key 'method' is required (e.g. method: pix2pix)")
+    method_cls = get_method_class(str(raw["method"]))
+    return ExperimentConfig(
+        method=str(raw["method"]),
+        model=from_dict(method_cls.ModelConfig, raw.get("model") or {}, prefix="model."),
+        data=from_dict(method_cls.DataConfig, raw.get("data") or {}, prefix="data."),
+        train=from_dict(TrainConfig, raw.get("train") or {}, prefix="train."),
+    )
+
+
+def load_experiment_config(path: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
+    raw = load_yaml(path) if path is not None else {}
+    apply_overrides(raw, list(overrides))
+    return build_experiment_config(raw)
+
+
+def replace(cfg, **changes):
+    return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,128 @@
+"""Robust image reading and writing.
+
+``read_image`` accepts what people actually have on disk: JPEGs rotated by their EXIF tag,
+grayscale, RGBA and palette PNGs, 16-bit PNG/TIFF, CMYK JPEGs. It always returns an
+``H x W x 3`` (or ``H x W x 1``) uint8 array, and a file that is missing, empty, truncated or
+not an image raises a :class:`~condsynth.errors.UserError` that names the path.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from condsynth.errors import UserError
+from condsynth.io.atomic import atomic_path
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
+
+# PIL refuses images above ~179 Mpx as a decompression-bomb guard; we keep a guard but say so.
+MAX_PIXELS = 200_000_000
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Bring 16-bit and float modes to 8-bit luminance without clipping their range."""
+    arr = np.asarray(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = arr.astype(np.float64) / 65535.0
+    elif img.mode == "I":
+        arr = arr.astype(np.float64) / (65535.0 if arr.max(initial=0) > 255 else 255.0)
+    elif img.mode == "F":
+        hi = float(arr.max(initial=0))
+        arr = arr.astype(np.float64) / (1.0 if hi <= 1.0 else 255.0 if hi <= 255.0 else 65535.0)
+    return Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+
+
+def _flatten_alpha(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    rgba = img.convert("RGBA")
+    base = Image.new("RGBA", rgba.size, background + (255,))
+    return Image.alpha_composite(base, rgba).convert("RGB")
+
+
+def read_image(path: str | Path, mode: str = "RGB", background=(255, 255, 255)) -> np.ndarray:
+    """Read ``path`` as uint8 ``H x W x C`` (C = 3 for ``mode='RGB'``, 1 for ``mode='L'``).
+
+    Transparent pixels are composited over ``background`` (white by default).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected an image file")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise UserError(f"{path}: image is {img.width}x{img.height}, more than "
+                                    f"{MAX_PIXELS // 1_000_000} Mpx; downscale it first")
+                img = ImageOps.exif_transpose(img)
+                img.load()
+    except UserError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        kind = "not a readable image" if isinstance(exc, UnidentifiedImageError) else "image too large"
+        raise UserError(f"{path}: {kind}") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise UserError(f"{path}: corrupt or truncated image ({exc})") from None
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        img = _to_8bit(img)
+    if img.mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "RGB" and "transparency" in img.info):
+        img = _flatten_alpha(img, tuple(background))
+    if mode == "RGB":
+        img = img.convert("RGB")  # also CMYK, YCbCr, 1-bit, L
+        return np.asarray(img, dtype=np.uint8).copy()
+    if mode == "L":
+        return np.asarray(img.convert("L"), dtype=np.uint8)[..., None].copy()
+    raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
+
+
+def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Sorted image files in ``folder``; a missing or image-less folder is a UserError."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise UserError(f"{folder}: folder not found")
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder")
+    pattern = "**/*" if recursive else "*"
+    files = sorted(p for p in folder.glob(pattern)
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    if not files:
+        raise UserError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS[:4])}, ...) found")
+    return files
+
+
+def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """``H x W x C`` uint8 -> ``C x H x W`` float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def tensor_to_uint8(t: torch.Tensor, value_range=(-1.0, 1.0)) -> np.ndarray:
+    """``C x H x W`` (or ``H x W``) float -> ``H x W x C`` uint8, clamping to ``value_range``."""
+    t = t.detach().float().cpu()
+    if t.dim() == 2:
+        t = t[None]
+    lo, hi = value_range
+    t = ((t.clamp(lo, hi) - lo) / (hi - lo) * 255.0).round().to(torch.uint8)
+    return t.permute(1, 2, 0).numpy()
+
+
+def save_image(path: str | Path, image, value_range=(-1.0, 1.0)) -> Path:
+    """Write a uint8 array or a float tensor atomically; the format follows the suffix."""
+    path = Path(path)
+    arr = tensor_to_uint8(image, value_range) if isinstance(image, torch.Tensor) else np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower())
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format=fmt or Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+    return path

@@ -1,0 +1,24 @@
+"""One file per method. The registry maps a config's ``method:`` name to its module, imported lazily
+so that ``condsynth --help`` does not import every method (and its optional dependencies)."""
+
+from __future__ import annotations
+
+import importlib
+
+from condsynth.errors import ConfigError
+
+# method name -> "module:ClassName"
+REGISTRY: dict[str, str] = {
+    "pix2pix": "condsynth.models.pix2pix:Pix2Pix",
+}
+
+
+def register(name: str, target: str) -> None:
+    REGISTRY[name] = target
+
+
+def get_method_class(name: str):
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown method '{name}' (available: {', '.join(sorted(REGISTRY))})")
+    module_name, cls_name = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), cls_name)
