@@ -1,0 +1,128 @@
+"""Perceptual (VGG feature) losses: L = sum_l w_l * dist(phi_l(x), phi_l(y)).
+
+One class, :class:`PerceptualLoss`, with presets for the systems in the specs:
+
+========== ========= ======================================= ============================ ======
+preset     backbone  layers                                  weights                      dist
+========== ========= ======================================= ============================ ======
+pix2pixhd  VGG-19    relu1_1 relu2_1 relu3_1 relu4_1 relu5_1 1/32 1/16 1/8 1/4 1          l1
+edn        VGG-19    same as pix2pixhd (EDN builds on pix2pixHD's VGGLoss)
+sat        VGG-19    relu1_1 relu2_1 relu3_1                 1/32 1/16 1/8                l2sq
+stylegan   VGG-16    relu3_3 (Keras block3_conv3)            1                            mse
+painting   VGG-16    relu2_2 relu3_3                         1/2 1/2 (averaged)           mse
+========== ========= ======================================= ============================ ======
+
+Sources: spec-translation.md §2.8 (pix2pixHD: w = 1/32..1 on VGG-19 relu1_1..relu5_1, L1) and §5
+(T4 "sat": relu1_1-3_1, squared L2, 1/32, 1/16, 1/8; T6 "stylegan": VGG-16 block3_conv3, MSE);
+spec-avwnet-painting.md §3.6 (L_vgg: mean squared difference at relu2_2 and relu3_3, averaged).
+
+Distances, each averaged over the batch:
+
+- ``l1``:   mean over all elements of |a - b|           (pix2pixHD's ``nn.L1Loss``)
+- ``mse``:  mean over all elements of (a - b)^2
+- ``l2sq``: (1 / (H W)) sum_{h,w} ||a_hw - b_hw||_2^2, the squared L2 norm over channels averaged
+  over positions (T4's Eq. 4.4). Equal to ``C * mse``.
+
+Layer weights are scalars applied outside the distance (T4's text describes scalar layer weights;
+its Eq. 4.4 writes them inside the norm, which would only square them).
+
+The target's features are computed without gradient (``target_requires_grad=False``, as
+pix2pixHD's ``.detach()``); pass ``True`` when both inputs should receive gradients.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from condsynth.nn.vgg import VGGFeatures
+
+PRESETS: dict[str, dict] = {
+    "pix2pixhd": dict(backbone="vgg19", layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                      weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), distance="l1"),
+    "edn": dict(backbone="vgg19", layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), distance="l1"),
+    "sat": dict(backbone="vgg19", layers=("relu1_1", "relu2_1", "relu3_1"),
+                weights=(1 / 32, 1 / 16, 1 / 8), distance="l2sq"),
+    "stylegan": dict(backbone="vgg16", layers=("relu3_3",), weights=(1.0,), distance="mse"),
+    "painting": dict(backbone="vgg16", layers=("relu2_2", "relu3_3"), weights=(0.5, 0.5), distance="mse"),
+}
+
+DISTANCES = ("l1", "mse", "l2sq")
+
+
+def feature_distance(a: torch.Tensor, b: torch.Tensor, distance: str) -> torch.Tensor:
+    diff = a - b
+    if distance == "l1":
+        return diff.abs().mean()
+    if distance == "mse":
+        return diff.pow(2).mean()
+    if distance == "l2sq":
+        return diff.pow(2).sum(dim=1).mean()
+    raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got '{distance}'")
+
+
+class PerceptualLoss(nn.Module):
+    """Weighted sum of feature distances of a frozen VGG.
+
+    ``forward(x, y)`` returns the scalar loss; ``per_layer(x, y)`` returns each layer's weighted
+    term too, for logging. Images are in ``input_range`` ([-1, 1] by default); see
+    :mod:`condsynth.nn.vgg` for the normalisation applied before the network.
+    """
+
+    def __init__(self, backbone: str = "vgg19", layers: Sequence[str | int] | None = None,
+                 weights: Sequence[float] | None = None, distance: str = "l1", *, pretrained: bool = True,
+                 weights_path: str | Path | None = None, weights_sha256: str | None = None,
+                 input_range: tuple[float, float] = (-1.0, 1.0),
+                 normalization: str = "imagenet", target_requires_grad: bool = False):
+        super().__init__()
+        if layers is None:
+            layers = PRESETS["pix2pixhd"]["layers"]
+        layers = list(layers)
+        weights = [1.0] * len(layers) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(layers):
+            raise ValueError(f"{len(layers)} layers but {len(weights)} weights")
+        if distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}, got '{distance}'")
+        self.layers = [str(layer) for layer in layers]
+        self.weights = weights
+        self.distance = distance
+        self.target_requires_grad = target_requires_grad
+        self.vgg = VGGFeatures(backbone, layers, pretrained=pretrained, weights_path=weights_path,
+                               weights_sha256=weights_sha256,
+                               input_range=input_range, normalization=normalization)
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs) -> "PerceptualLoss":
+        """``PerceptualLoss.from_preset("pix2pixhd", pretrained=False)``; kwargs override the preset."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown perceptual-loss preset '{name}'; known: {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **kwargs})
+
+    def train(self, mode: bool = True) -> "PerceptualLoss":
+        # The feature network stays in eval mode whatever the surrounding model does.
+        super().train(mode)
+        self.vgg.eval()
+        return self
+
+    def per_layer(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.shape != y.shape:
+            raise ValueError(f"perceptual loss needs inputs of the same shape, got {tuple(x.shape)} and "
+                             f"{tuple(y.shape)}")
+        fx = self.vgg(x)
+        if self.target_requires_grad:
+            fy = self.vgg(y)
+        else:
+            with torch.no_grad():
+                fy = self.vgg(y)
+        return {layer: w * feature_distance(fx[layer], fy[layer], self.distance)
+                for layer, w in zip(self.layers, self.weights)}
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.stack(list(self.per_layer(x, y).values())).sum()
+
+    def extra_repr(self) -> str:
+        return f"layers={self.layers}, weights={self.weights}, distance={self.distance}"
