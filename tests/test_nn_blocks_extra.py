@@ -127,3 +127,93 @@ def test_vgg_pretrained_wrong_keys(no_weight_caches, tmp_path):
     digest = hashlib.sha256(bad.read_bytes()).hexdigest()
     with pytest.raises(UserError, match="not a torchvision vgg16 weight file"):
         VGGFeatures("vgg16", ["relu1_1"], weights_path=bad, weights_sha256=digest)
+
+
+# ------------------------------------------------------------------------------ ResNet generator
+from condsynth.nn.attention import SelfAttention, spectral_norm_all  # noqa: E402
+from condsynth.nn.resnet_generator import ResBlock, ResnetGenerator  # noqa: E402
+
+
+def test_resnet_generator_cyclegan_layout():
+    """CycleGAN's c7s1-64, d128, d256, 9 x R256, u128, u64, c7s1-3 (at a small ngf to stay fast)."""
+    g = ResnetGenerator(3, 3, ngf=8, n_down=2, n_blocks=9)
+    assert len(g.blocks) == 9 and all(isinstance(b, ResBlock) for b in g.blocks)
+    widths = [m.out_channels for m in g.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert widths[:3] == [8, 16, 32] and widths[-3:] == [16, 8, 3]
+    assert g.stride == 4
+    x = torch.randn(2, 3, 32, 32)
+    y = g(x)
+    assert y.shape == (2, 3, 32, 32) and y.abs().max() <= 1.0        # tanh output
+    assert isinstance(g.out[1], torch.nn.Tanh)
+    norms = [m for m in g.modules() if isinstance(m, (torch.nn.InstanceNorm2d, torch.nn.BatchNorm2d))]
+    assert len(norms) == 1 + 2 + 2 * 9 + 2 and all(isinstance(m, torch.nn.InstanceNorm2d) for m in norms)
+    assert g.stem[0].padding_mode == "reflect" and g.out[0].padding_mode == "reflect"
+
+
+def test_resnet_generator_odd_settings_and_features():
+    # pix2pixHD G1-like (4 downs), batch norm, zero padding, dilation 2, resize-conv, dropout, 1 -> 5 channels.
+    g = ResnetGenerator(1, 5, ngf=4, n_down=4, n_blocks=2, norm="batch", padding="zero", dilation=2,
+                        dropout=0.5, upsample="resize", out_activation="none", return_features=True)
+    x = torch.randn(2, 1, 48, 80)                  # non-square, divisible by 16
+    y, feats = g(x)
+    assert y.shape == (2, 5, 48, 80)
+    assert feats["bottleneck"].shape == (2, 64, 3, 5) and feats["last"].shape == (2, 4, 48, 80)
+    dilated = [m for m in g.blocks.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.dilation == (2, 2) and m.padding == (2, 2) for m in dilated)
+    assert any(isinstance(m, torch.nn.Dropout) for m in g.blocks.modules())
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules())
+    # No stem, capped widths, zero blocks.
+    g2 = ResnetGenerator(4, 3, ngf=4, n_down=3, n_blocks=0, stem=False, max_channels=8)
+    assert g2(torch.randn(1, 4, 16, 16)).shape == (1, 3, 16, 16)
+    assert max(m.out_channels for m in g2.modules() if isinstance(m, torch.nn.Conv2d)) == 8
+
+
+def test_resblock_is_residual():
+    block = ResBlock(6, dilation=3, norm="none")
+    for p in block.body[1].parameters():            # zero the last conv: the block is the identity
+        torch.nn.init.zeros_(p)
+    x = torch.randn(1, 6, 12, 12)
+    torch.testing.assert_close(block(x), x)
+
+
+# ------------------------------------------------------------------------ attention, spectral norm
+def test_self_attention_starts_as_identity_and_attends():
+    torch.manual_seed(0)
+    att = SelfAttention(16)
+    assert att.f.out_channels == 2 and att.h.out_channels == 16 and att.gamma.item() == 0.0
+    x = torch.randn(2, 16, 5, 7)
+    y, beta = att(x, return_attention=True)
+    torch.testing.assert_close(y, x)
+    assert beta.shape == (2, 35, 35)
+    torch.testing.assert_close(beta.sum(-1), torch.ones(2, 35))
+    with torch.no_grad():
+        att.gamma.fill_(1.0)
+    assert not torch.allclose(att(x), x)
+    # gamma gets a gradient, so training can switch attention on.
+    att(x).sum().backward()
+    assert att.gamma.grad is not None and att.gamma.grad.abs().item() > 0
+
+
+def test_spectral_norm_all():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.ConvTranspose2d(8, 4, 4),
+                              SelfAttention(4), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    net(torch.randn(1, 3, 8, 8))                    # materialise the lazy layer
+    for m in net.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            with torch.no_grad():
+                m.weight.mul_(10.0)                 # make the spectral norms far from 1
+    spectral_norm_all(net)
+    for _ in range(30):                              # power iterations run at each training forward
+        net(torch.randn(1, 3, 8, 8))
+    layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d,
+                                                           torch.nn.Linear))]
+    assert len(layers) == 6                          # conv, deconv, f, g, h, linear
+    for m in layers:
+        assert torch.nn.utils.parametrize.is_parametrized(m, "weight")
+        w = m.weight.detach()
+        # ConvTranspose weights are (in, out, k, k): the normalised matrix is over the out dim.
+        mat = w.transpose(0, 1).flatten(1) if isinstance(m, torch.nn.ConvTranspose2d) else w.flatten(1)
+        assert torch.linalg.matrix_norm(mat, 2).item() == pytest.approx(1.0, abs=0.05)
+    spectral_norm_all(net)                           # idempotent
+    assert sum("original" in k for k in net.state_dict()) == 6
