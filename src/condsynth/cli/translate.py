@@ -1,0 +1,41 @@
+"""``condsynth translate --checkpoint CKPT INPUT... --out DIR`` and ``condsynth export``."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("translate", help="run an image-translation checkpoint (pix2pix, ...) on images",
+                       description="Translate images or folders of images of any size: each is padded "
+                                   "to the network's stride, translated and cropped back.")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint folder, run folder (newest checkpoint) or bundled name")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator even if EMA weights exist")
+    p.add_argument("--seed", type=int, default=0, help="seed for the generator's dropout noise")
+    p.set_defaults(func=run_translate)
+
+    e = sub.add_parser("export", help="write a small inference-only checkpoint from a training run")
+    e.add_argument("checkpoint", help="checkpoint folder or run folder")
+    e.add_argument("--out", required=True, help="output checkpoint folder")
+    e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    e.set_defaults(func=run_export)
+
+
+def run_translate(args) -> int:
+    from condsynth.pipelines.translate import TranslationPipeline, collect_inputs
+
+    files = collect_inputs(args.inputs)
+    pipe = TranslationPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    written = pipe.translate_files(files, args.out, seed=args.seed)
+    print(f"wrote {len(written)} image(s) to {args.out}")
+    return 0
+
+
+def run_export(args) -> int:
+    from condsynth.engine.checkpoint import export_for_inference
+
+    out = export_for_inference(args.checkpoint, args.out, half=args.half)
+    print(f"exported {out}")
+    return 0

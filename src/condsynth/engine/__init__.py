@@ -1,0 +1,1 @@
+"""The training engine shared by every method: ``train(cfg)`` and checkpoints."""

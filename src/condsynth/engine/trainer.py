@@ -1,0 +1,318 @@
+"""The one training loop every method runs in.
+
+``train(cfg)`` builds the method named by the config, places it (CPU or GPU), wraps its networks
+for distributed data parallel when launched by ``torchrun`` (through Hugging Face Accelerate,
+gloo on CPU, NCCL on GPU), and repeats ``method.training_step`` on batches from a resumable
+sampler. Around the step it handles mixed precision (GPU only), gradient clipping, LR
+schedules, an optional EMA of the generators, NaN/Inf detection, TensorBoard + JSONL logs,
+image grids, periodic atomic checkpoints and exact resume.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader
+
+from condsynth.engine import checkpoint as ckpt
+from condsynth.engine.config import ExperimentConfig, ScheduleConfig
+from condsynth.engine.logging import RunLogger
+from condsynth.engine.sampling import ResumableSampler
+from condsynth.errors import TrainingDiverged, UserError
+from condsynth.io.atomic import atomic_write_text
+from condsynth.models import get_method_class
+from condsynth.models.base import StepContext
+
+
+def lr_factor(schedule: ScheduleConfig):
+    """Multiplier of the base LR at a given step (LambdaLR's contract)."""
+    if schedule.kind == "constant":
+        return lambda step: 1.0
+    if schedule.kind == "linear":
+        def linear(step: int) -> float:
+            if step < schedule.constant_steps:
+                return 1.0
+            if schedule.decay_steps <= 0:
+                return 1.0
+            return max(0.0, 1.0 - (step - schedule.constant_steps) / float(schedule.decay_steps))
+        return linear
+    return lambda step: schedule.gamma ** (step // max(schedule.step_size, 1))
+
+
+def move_to(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    return batch
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(tuple(state["numpy"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    last_checkpoint: Path | None
+    last_losses: dict
+
+
+class Trainer:
+    def __init__(self, cfg: ExperimentConfig):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.cfg = cfg
+        tc = cfg.train
+        if tc.threads > 0:
+            torch.set_num_threads(tc.threads)
+        if tc.deterministic:
+            torch.use_deterministic_algorithms(True)
+        want_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
+        if tc.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("train.device=cuda, but no CUDA device is available (use train.device=cpu or auto)")
+        precision = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[tc.precision] if want_cuda else "no"
+        self.acc = Accelerator(cpu=not want_cuda, mixed_precision=precision)
+        self.device = self.acc.device
+        self.is_main = self.acc.is_main_process
+        self.run_dir = Path(tc.out_dir)
+
+        # Same seed on every rank while building the networks, so DDP starts from identical weights.
+        set_seed(tc.seed)
+        method_cls = get_method_class(cfg.method)
+        self.method = method_cls(cfg.model, cfg.data)
+        self.method.to(self.device)
+        self.nets = self.method.networks()
+        self.optimizers = self.method.configure_optimizers(tc)
+        self.schedulers = {name: LambdaLR(opt, lr_factor(tc.schedule)) for name, opt in self.optimizers.items()}
+        self.ema = {}
+        if tc.ema_decay > 0:
+            for name in self.method.ema_networks:
+                self.ema[name] = AveragedModel(self.nets[name], multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay),
+                                               use_buffers=True)
+
+        trainable = [n for n, m in self.nets.items() if any(p.requires_grad for p in m.parameters())]
+        wrapped = self.acc.prepare(*[self.nets[n] for n in trainable]) if trainable else ()
+        if len(trainable) == 1:
+            wrapped = (wrapped,)
+        self.wrapped = {**self.nets, **dict(zip(trainable, wrapped))}
+        opt_names = list(self.optimizers)
+        prepared = self.acc.prepare(*[self.optimizers[n] for n in opt_names]) if opt_names else ()
+        if len(opt_names) == 1:
+            prepared = (prepared,)
+        self.prepared_opts = dict(zip(opt_names, prepared))
+
+        self.dataset = self.method.build_dataset("train")
+        n = len(self.dataset)
+        need = tc.batch_size * self.acc.num_processes
+        if n < need:
+            raise UserError(f"the training set has {n} items, fewer than one batch across processes ({need})")
+        self.sampler = ResumableSampler(n, seed=tc.seed, shuffle=True, rank=self.acc.process_index,
+                                        world_size=self.acc.num_processes)
+        self.steps_per_epoch = self.sampler.per_rank() // tc.batch_size
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.last_checkpoint: Path | None = None
+        self.logger = RunLogger(self.run_dir, self.is_main)
+        # Per-rank randomness (dropout, noise) after the identical init.
+        torch.manual_seed(tc.seed + 7919 * self.acc.process_index)
+
+    # ---------------------------------------------------------------- checkpoints
+    def _weights(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, net in self.nets.items():
+            for k, v in net.state_dict().items():
+                out[f"{name}.{k}"] = v
+        for name, ema in self.ema.items():
+            for k, v in ema.state_dict().items():
+                out[f"ema.{name}.{k}"] = v
+        return out
+
+    def save(self) -> Path | None:
+        if self.is_main:
+            state = {
+                "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+                "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+                "rng": rng_state(),
+                "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            }
+            meta = {"config": self.cfg.to_dict(), "epoch": self.epoch,
+                    "networks": list(self.nets), "ema": list(self.ema)}
+            self.last_checkpoint = ckpt.save_training_checkpoint(self.run_dir, self.step, meta, self._weights(),
+                                                                 state, keep=self.cfg.train.keep_checkpoints)
+        self.acc.wait_for_everyone()
+        return self.last_checkpoint
+
+    def resume(self) -> bool:
+        folder = ckpt.find_latest(self.run_dir)
+        if folder is None:
+            return False
+        meta, weights, state = ckpt.load_training_checkpoint(folder)
+        if meta["config"].get("method") != self.cfg.method:
+            raise UserError(f"{folder}: checkpoint of method '{meta['config'].get('method')}', "
+                            f"this config trains '{self.cfg.method}'")
+        for name, net in self.nets.items():
+            ckpt.load_module_weights(net, ckpt.subdict(weights, f"{name}."), str(folder))
+        for name, ema in self.ema.items():
+            ckpt.load_module_weights(ema, ckpt.subdict(weights, f"ema.{name}."), str(folder))
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sch in self.schedulers.items():
+            sch.load_state_dict(state["schedulers"][name])
+        self.step = int(meta["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        if self.acc.num_processes == 1:
+            set_rng_state(state["rng"])
+        else:  # only rank 0's RNG is saved; others restart their streams from the step
+            torch.manual_seed(self.cfg.train.seed + 7919 * self.acc.process_index + self.step)
+        self.last_checkpoint = folder
+        return True
+
+    # ---------------------------------------------------------------- the loop
+    def _step_fn(self, name: str) -> None:
+        opt = self.prepared_opts[name]
+        clip = self.cfg.train.grad_clip
+        if clip > 0:
+            params = [p for g in self.optimizers[name].param_groups for p in g["params"] if p.grad is not None]
+            self.acc.clip_grad_norm_(params, clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def _check_finite(self, logs: dict) -> None:
+        bad = [k for k, v in logs.items() if not math.isfinite(float(v))]
+        flag = torch.tensor([1.0 if bad else 0.0], device=self.device)
+        if self.acc.num_processes > 1:
+            flag = self.acc.reduce(flag, reduction="sum")
+        if flag.item() > 0:
+            where = f"; last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else \
+                "; no checkpoint was written yet"
+            what = f"loss '{bad[0]}' is {float(logs[bad[0]])}" if bad else "a loss on another process is not finite"
+            raise TrainingDiverged(f"{what} at step {self.step + 1}{where}")
+
+    def _loader(self) -> DataLoader:
+        tc = self.cfg.train
+        self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch * tc.batch_size)
+        # A DataLoader draws its workers' base seed from its generator when iterated; a private one
+        # keeps the global RNG (dropout, noise) untouched, so a resumed run stays bit-identical.
+        loader_rng = torch.Generator().manual_seed(tc.seed * 7_919 + self.epoch)
+        return DataLoader(self.dataset, batch_size=tc.batch_size, sampler=self.sampler, drop_last=True,
+                          num_workers=tc.num_workers, persistent_workers=False,
+                          pin_memory=self.device.type == "cuda", generator=loader_rng)
+
+    def _visual_batch(self):
+        if not hasattr(self, "_fixed_batch"):
+            items = [self.dataset[(i, i)] for i in range(min(4, len(self.dataset)))]
+            self._fixed_batch = move_to(torch.utils.data.default_collate(items), self.device)
+        return self._fixed_batch
+
+    def _evaluate(self) -> dict:
+        try:
+            ds = self.method.build_dataset("eval")
+        except UserError:
+            return {}
+        loader = DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=False)
+        totals: dict[str, float] = {}
+        count = 0
+        self.method.eval()
+        for i, batch in enumerate(loader):
+            if i >= self.cfg.train.eval_batches:
+                break
+            for k, v in self.method.evaluate(move_to(batch, self.device)).items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+            count += 1
+        self.method.train()
+        return {f"eval/{k}": v / max(count, 1) for k, v in totals.items()}
+
+    def fit(self) -> TrainResult:
+        from tqdm.auto import tqdm
+
+        tc = self.cfg.train
+        if self.is_main:
+            import yaml
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        bar = tqdm(total=tc.steps, initial=self.step, disable=not (tc.progress and self.is_main),
+                   desc=f"{self.cfg.method}", unit="step", dynamic_ncols=True)
+        logs: dict = {}
+        self.method.train()
+        t_last, step_last = time.perf_counter(), self.step
+        while self.step < tc.steps:
+            for batch in self._loader():
+                batch = move_to(batch, self.device)
+                ctx = StepContext(self.wrapped, self.acc.backward, self._step_fn, self.acc.autocast,
+                                  self.device, self.step, self.epoch)
+                logs = {k: float(v) for k, v in self.method.training_step(batch, ctx).items()}
+                self._check_finite(logs)
+                for s in self.schedulers.values():
+                    s.step()
+                for name, ema in self.ema.items():
+                    ema.update_parameters(self.nets[name])
+                self.step += 1
+                self.batch_in_epoch += 1
+                bar.update(1)
+                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                    now = time.perf_counter()
+                    rate = (self.step - step_last) / max(now - t_last, 1e-9)
+                    t_last, step_last = now, self.step
+                    lrs = {f"lr/{n}": o.param_groups[0]["lr"] for n, o in self.optimizers.items()}
+                    self.logger.scalars(self.step, {**logs, **lrs, "steps_per_s": rate}, epoch=self.epoch)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
+                if tc.image_every and (self.step % tc.image_every == 0 or self.step == tc.steps) and self.is_main:
+                    with torch.random.fork_rng(devices=[]):  # logging must not shift the training RNG
+                        self.logger.images(self.step, self.method.visuals(self._visual_batch()))
+                if tc.eval_every and self.step % tc.eval_every == 0:
+                    with torch.random.fork_rng(devices=[]):
+                        self.logger.scalars(self.step, self._evaluate())
+                if self.step % tc.checkpoint_every == 0 or self.step == tc.steps:
+                    self.save()
+                if self.step >= tc.steps:
+                    break
+            else:  # the epoch ran out
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                continue
+            if self.batch_in_epoch >= self.steps_per_epoch:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+        bar.close()
+        self.logger.close()
+        return TrainResult(self.run_dir, self.step, self.last_checkpoint, logs)
+
+
+def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
+    trainer = Trainer(cfg)
+    if resume:
+        resumed = trainer.resume()
+        if trainer.is_main:
+            print(f"resuming from {trainer.last_checkpoint} (step {trainer.step})" if resumed else
+                  f"no checkpoint in {trainer.run_dir}; starting from step 0", flush=True)
+    return trainer.fit()
+
+
+__all__ = ["Trainer", "TrainResult", "lr_factor", "train"]

@@ -1,0 +1,1 @@
+"""Inference for end users: load a checkpoint, take user inputs, return outputs."""
