@@ -41,6 +41,7 @@ def test_perceptual_is_weighted_sum_of_layer_distances(hd_loss):
 def test_presets_match_the_specs():
     assert PRESETS["pix2pixhd"]["weights"] == (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
     assert PRESETS["pix2pixhd"]["distance"] == "l1" and PRESETS["pix2pixhd"]["backbone"] == "vgg19"
+    assert PRESETS["pix2pixhd"]["normalization"] == "none"      # pix2pixHD feeds [-1, 1] images as they are
     assert PRESETS["sat"]["layers"] == ("relu1_1", "relu2_1", "relu3_1") and PRESETS["sat"]["distance"] == "l2sq"
     assert PRESETS["stylegan"]["backbone"] == "vgg16" and PRESETS["stylegan"]["layers"] == ("relu3_3",)
     loss = PerceptualLoss.from_preset("painting", pretrained=False)

@@ -5,8 +5,8 @@ One class, :class:`PerceptualLoss`, with presets for the systems in the specs:
 ========== ========= ======================================= ============================ ======
 preset     backbone  layers                                  weights                      dist
 ========== ========= ======================================= ============================ ======
-pix2pixhd  VGG-19    relu1_1 relu2_1 relu3_1 relu4_1 relu5_1 1/32 1/16 1/8 1/4 1          l1
-edn        VGG-19    same as pix2pixhd (EDN builds on pix2pixHD's VGGLoss)
+pix2pixhd  VGG-19    relu1_1 relu2_1 relu3_1 relu4_1 relu5_1 1/32 1/16 1/8 1/4 1          l1 (*)
+edn        VGG-19    same as pix2pixhd (EDN builds on pix2pixHD's VGGLoss)                l1 (*)
 sat        VGG-19    relu1_1 relu2_1 relu3_1                 1/32 1/16 1/8                l2sq
 stylegan   VGG-16    relu3_3 (Keras block3_conv3)            1                            mse
 painting   VGG-16    relu2_2 relu3_3                         1/2 1/2 (averaged)           mse
@@ -16,12 +16,22 @@ Sources: spec-translation.md §2.8 (pix2pixHD: w = 1/32..1 on VGG-19 relu1_1..re
 (T4 "sat": relu1_1-3_1, squared L2, 1/32, 1/16, 1/8; T6 "stylegan": VGG-16 block3_conv3, MSE);
 spec-avwnet-painting.md §3.6 (L_vgg: mean squared difference at relu2_2 and relu3_3, averaged).
 
+(*) raw [-1, 1] input, see "Input convention" below.
+
 Distances, each averaged over the batch:
 
 - ``l1``:   mean over all elements of |a - b|           (pix2pixHD's ``nn.L1Loss``)
 - ``mse``:  mean over all elements of (a - b)^2
 - ``l2sq``: (1 / (H W)) sum_{h,w} ||a_hw - b_hw||_2^2, the squared L2 norm over channels averaged
   over positions (T4's Eq. 4.4). Equal to ``C * mse``.
+
+Input convention: by default images in [-1, 1] are mapped to the ImageNet normalisation the
+torchvision weights were trained with. pix2pixHD's ``VGGLoss`` (and EDN, built on it) feeds its
+[-1, 1] images to VGG-19 *without* that normalisation; the ``pix2pixhd`` and ``edn`` presets keep
+this (``normalization="none"``) because their loss weight (lambda_VGG = 10) was tuned on those
+feature magnitudes. Pass ``normalization="imagenet"`` to override. T6 used Keras' VGG-16 with
+Caffe preprocessing; with torchvision's file the matching convention is the ImageNet one (the
+default); ``normalization="caffe"`` is for Caffe/Keras weights converted to torchvision's keys.
 
 Layer weights are scalars applied outside the distance (T4's text describes scalar layer weights;
 its Eq. 4.4 writes them inside the norm, which would only square them).
@@ -41,10 +51,11 @@ from torch import nn
 from condsynth.nn.vgg import VGGFeatures
 
 PRESETS: dict[str, dict] = {
+    # pix2pixHD models/networks.py VGGLoss: raw [-1, 1] input, no ImageNet normalisation.
     "pix2pixhd": dict(backbone="vgg19", layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-                      weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), distance="l1"),
+                      weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), distance="l1", normalization="none"),
     "edn": dict(backbone="vgg19", layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
-                weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), distance="l1"),
+                weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0), distance="l1", normalization="none"),
     "sat": dict(backbone="vgg19", layers=("relu1_1", "relu2_1", "relu3_1"),
                 weights=(1 / 32, 1 / 16, 1 / 8), distance="l2sq"),
     "stylegan": dict(backbone="vgg16", layers=("relu3_3",), weights=(1.0,), distance="mse"),
