@@ -21,6 +21,7 @@ COMMANDS = [
     "condsynth.cli.train",
     "condsynth.cli.translate",
     "condsynth.cli.data",
+    "condsynth.cli.eval",
 ]
 
 

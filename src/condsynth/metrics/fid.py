@@ -1,0 +1,277 @@
+"""Fréchet Inception Distance and Kernel Inception Distance on pool3 features.
+
+FID (Heusel et al. 2017): the Fréchet distance between Gaussians fitted to the two feature sets,
+
+    FID = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2}),
+
+with the unbiased covariance (ddof = 1, as pytorch-fid's ``np.cov``) and the matrix square root
+from ``scipy.linalg.sqrtm`` in float64. As in the TF reference: if the product is singular the
+square root is retried on ``(S_1 + eps I)(S_2 + eps I)``; a complex result whose imaginary part
+on the diagonal exceeds 1e-3 is an error (numerical breakdown), a smaller one is dropped.
+
+KID (Binkowski et al. 2018): unbiased MMD^2 with the cubic polynomial kernel
+``k(x, y) = (x.y / d + 1)^3``, averaged over random subsets (100 subsets of up to 1000 samples,
+as in the reference); reported as mean and std over the subsets.
+
+Reference statistics are saved as ``.npz`` (``mu``, ``sigma``, ``num_samples`` and the protocol
+as JSON) so a dataset's side is computed once.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import torch
+from torchmetrics import Metric
+
+from condsynth.errors import UserError
+from condsynth.io.atomic import atomic_path
+
+
+# ----------------------------------------------------------------------------------------------
+# Functional forms (NumPy, float64)
+
+def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance (ddof=1) of an ``N x D`` feature array."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise UserError(f"FID needs at least 2 feature vectors, got array of shape {f.shape}")
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def _trace_sqrt_product_eigh(s1: np.ndarray, s2: np.ndarray) -> float:
+    """Tr((S1 S2)^{1/2}) for symmetric PSD S1, S2 via two symmetric eigendecompositions.
+
+    S1 S2 is similar to S1^{1/2} S2 S1^{1/2}, which is symmetric PSD, so the trace of the square
+    root is the sum of the square roots of its (real, >= 0) eigenvalues. Same quantity as
+    sqrtm's trace, 10-30x faster for 2048-d features and free of spurious imaginary parts.
+    """
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = root1 @ s2 @ root1
+    lam = np.linalg.eigvalsh((m + m.T) / 2)
+    return float(np.sqrt(np.clip(lam, 0, None)).sum())
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, method: str = "sqrtm") -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), computed in float64.
+
+    ``method='sqrtm'`` (default) is the reference computation (``scipy.linalg.sqrtm`` with the
+    eps retry and the imaginary-part check); ``'eigh'`` computes the same trace through symmetric
+    eigendecompositions (see ``_trace_sqrt_product_eigh``), much faster on a CPU.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape:
+        raise UserError(f"feature statistics have different sizes ({mu1.shape[0]} vs {mu2.shape[0]} dims): "
+                        "were they computed with the same network?")
+    diff = mu1 - mu2
+    if method == "eigh":
+        return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * _trace_sqrt_product_eigh(s1, s2))
+    if method != "sqrtm":
+        raise ValueError(f"method must be 'sqrtm' or 'eigh', got {method!r}")
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():
+        # Singular product (e.g. fewer samples than dimensions): regularise as the reference does.
+        offset = np.eye(s1.shape[0]) * eps
+        covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    if np.iscomplexobj(covmean):
+        max_imag = float(np.max(np.abs(np.diagonal(covmean).imag)))
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"matrix square root has a large imaginary component ({max_imag:.3g}); "
+                             "the covariances are numerically unstable (too few samples?)")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+
+
+def frechet_distance_from_features(feats1, feats2, method: str = "auto") -> tuple[float, str]:
+    """FID straight from two ``N x D`` feature arrays; returns ``(fid, how the square root was taken)``.
+
+    With ``A = (F1 - mu1)/sqrt(n1-1)`` and ``B = (F2 - mu2)/sqrt(n2-1)``, S1 = A^T A and S2 = B^T B,
+    and the non-zero eigenvalues of S1 S2 are the squared singular values of A B^T (n1 x n2). So
+    Tr((S1 S2)^{1/2}) is exactly the nuclear norm of A B^T: an n1 x n2 SVD instead of a D x D
+    matrix square root. ``method='auto'`` uses it when a set has fewer samples than dimensions
+    (where scipy's sqrtm of the singular product is slowest and least stable: ~90 s for D = 2048 on
+    two cores) and ``sqrtm`` otherwise; ``'lowrank'``, ``'sqrtm'`` and ``'eigh'`` force one.
+    """
+    f1, f2 = np.asarray(feats1, np.float64), np.asarray(feats2, np.float64)
+    mu1, s1 = feature_statistics(f1)
+    mu2, s2 = feature_statistics(f2)
+    d = f1.shape[1]
+    if method == "auto":
+        method = "lowrank" if max(f1.shape[0], f2.shape[0]) < d else "sqrtm"
+    if method != "lowrank":
+        how = {"sqrtm": "scipy.linalg.sqrtm (float64, imaginary-part check atol 1e-3)",
+               "eigh": "trace of sqrt via symmetric eigh (float64)"}[method]
+        return frechet_distance(mu1, s1, mu2, s2, method=method), how
+    a = (f1 - mu1) / np.sqrt(f1.shape[0] - 1)
+    b = (f2 - mu2) / np.sqrt(f2.shape[0] - 1)
+    tr_covmean = float(np.linalg.svd(a @ b.T, compute_uv=False).sum())
+    diff = mu1 - mu2
+    fid = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+    return fid, "exact low-rank: nuclear norm of the centred cross-feature matrix (float64)"
+
+
+def kernel_inception_distance(feats1, feats2, *, num_subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> tuple[float, float]:
+    """KID mean and std over ``num_subsets`` random subsets (unbiased MMD^2, cubic polynomial kernel)."""
+    f1, f2 = np.asarray(feats1, np.float64), np.asarray(feats2, np.float64)
+    if f1.shape[1] != f2.shape[1]:
+        raise UserError(f"feature sets have different sizes ({f1.shape[1]} vs {f2.shape[1]} dims)")
+    m = min(f1.shape[0], f2.shape[0], subset_size)
+    if m < 2:
+        raise UserError(f"KID needs at least 2 samples per set, got {f1.shape[0]} and {f2.shape[0]}")
+    d = f1.shape[1]
+    rng = np.random.default_rng(seed)
+    vals = np.empty(num_subsets)
+    for i in range(num_subsets):
+        x = f1[rng.choice(f1.shape[0], m, replace=False)]
+        y = f2[rng.choice(f2.shape[0], m, replace=False)]
+        kxx = (x @ x.T / d + 1) ** 3
+        kyy = (y @ y.T / d + 1) ** 3
+        kxy = (x @ y.T / d + 1) ** 3
+        # Unbiased MMD^2: drop the diagonals of the within-set kernels.
+        vals[i] = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+                   + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                   - 2.0 * kxy.mean())
+    return float(vals.mean()), float(vals.std())
+
+
+# ----------------------------------------------------------------------------------------------
+# Reference statistics on disk
+
+def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray, num_samples: int,
+                    protocol: dict | None = None) -> Path:
+    """Write ``mu``/``sigma`` (+ sample count and protocol) to ``path`` (.npz) atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise UserError(f"{path}: reference statistics are saved as .npz")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would otherwise append '.npz' to the temp name
+            np.savez(fh, mu=np.asarray(mu, np.float64), sigma=np.asarray(sigma, np.float64),
+                     num_samples=np.int64(num_samples), protocol=np.array(json.dumps(protocol or {})))
+    return path
+
+
+def load_statistics(path: str | Path) -> tuple[np.ndarray, np.ndarray, int, dict]:
+    """Read a statistics file written by :func:`save_statistics` (or pytorch-fid: ``mu``/``sigma`` only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: statistics file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "mu" not in z or "sigma" not in z:
+                raise UserError(f"{path}: not a statistics file (needs arrays 'mu' and 'sigma', has {list(z.keys())})")
+            mu, sigma = z["mu"].astype(np.float64), z["sigma"].astype(np.float64)
+            n = int(z["num_samples"]) if "num_samples" in z else -1
+            protocol = json.loads(str(z["protocol"])) if "protocol" in z else {}
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zip/format errors: the file is not what it claims
+        raise UserError(f"{path}: not a readable .npz statistics file ({type(exc).__name__}: {exc})") from None
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise UserError(f"{path}: 'mu' has shape {mu.shape} and 'sigma' {sigma.shape}; expected (D,) and (D, D)")
+    return mu, sigma, n, protocol
+
+
+# ----------------------------------------------------------------------------------------------
+# Metric objects (update / compute / reset; states are all-reduced by torchmetrics under DDP)
+
+class FID(Metric):
+    """FID between accumulated ``real`` and ``fake`` features.
+
+    ``feature_fn`` maps an image batch to ``N x D`` features (e.g. a
+    :class:`~condsynth.metrics.features.FeatureBackend`); ``update_features`` takes features
+    directly. The state is the feature sum and the sum of outer products in float64 (constant
+    memory, exact under a DDP sum-reduction); the real side can instead come from saved statistics
+    (:meth:`set_reference`).
+    """
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, feature_fn=None, feature_dim: int = 2048, sqrt_method: str = "sqrtm", **kwargs):
+        super().__init__(**kwargs)
+        self.feature_fn = feature_fn
+        self.feature_dim = feature_dim
+        self.sqrt_method = sqrt_method
+        for side in ("real", "fake"):
+            self.add_state(f"{side}_sum", torch.zeros(feature_dim, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state(f"{side}_outer", torch.zeros(feature_dim, feature_dim, dtype=torch.float64),
+                           dist_reduce_fx="sum")
+            self.add_state(f"{side}_n", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self._reference: tuple[np.ndarray, np.ndarray, int] | None = None
+
+    def set_reference(self, mu, sigma, num_samples: int = -1) -> None:
+        """Use saved statistics as the real side (then ``update(..., real=True)`` is not needed)."""
+        self._reference = (np.asarray(mu, np.float64), np.asarray(sigma, np.float64), num_samples)
+
+    def update(self, images: torch.Tensor, real: bool) -> None:
+        if self.feature_fn is None:
+            raise RuntimeError("FID was built without feature_fn; call update_features instead")
+        self.update_features(self.feature_fn(images), real)
+
+    def update_features(self, feats: torch.Tensor, real: bool) -> None:
+        f = torch.as_tensor(feats).to(torch.float64).reshape(len(feats), -1)
+        if f.shape[1] != self.feature_dim:
+            raise ValueError(f"expected {self.feature_dim}-d features, got {f.shape[1]}")
+        side = "real" if real else "fake"
+        setattr(self, f"{side}_sum", getattr(self, f"{side}_sum") + f.sum(0))
+        setattr(self, f"{side}_outer", getattr(self, f"{side}_outer") + f.T @ f)
+        setattr(self, f"{side}_n", getattr(self, f"{side}_n") + f.shape[0])
+
+    def statistics(self, real: bool) -> tuple[np.ndarray, np.ndarray, int]:
+        side = "real" if real else "fake"
+        n = int(getattr(self, f"{side}_n"))
+        if n < 2:
+            raise UserError(f"FID needs at least 2 {side} samples, got {n}")
+        s = getattr(self, f"{side}_sum").cpu().numpy()
+        outer = getattr(self, f"{side}_outer").cpu().numpy()
+        mu = s / n
+        sigma = (outer - n * np.outer(mu, mu)) / (n - 1)  # = np.cov(f, rowvar=False), ddof = 1
+        return mu, sigma, n
+
+    def compute(self) -> torch.Tensor:
+        mu1, s1, _ = self._reference if self._reference is not None else self.statistics(real=True)
+        mu2, s2, _ = self.statistics(real=False)
+        return torch.tensor(frechet_distance(mu1, s1, mu2, s2, method=self.sqrt_method), dtype=torch.float64)
+
+
+class KID(Metric):
+    """KID between accumulated ``real`` and ``fake`` features; ``compute`` returns ``(mean, std)``.
+
+    KID needs the features themselves (subsets are drawn from them), so the state is the feature
+    lists, concatenated across processes under DDP.
+    """
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, feature_fn=None, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.feature_fn = feature_fn
+        self.num_subsets, self.subset_size, self.seed = num_subsets, subset_size, seed
+        self.add_state("real_feats", [], dist_reduce_fx="cat")
+        self.add_state("fake_feats", [], dist_reduce_fx="cat")
+
+    def update(self, images: torch.Tensor, real: bool) -> None:
+        if self.feature_fn is None:
+            raise RuntimeError("KID was built without feature_fn; call update_features instead")
+        self.update_features(self.feature_fn(images), real)
+
+    def update_features(self, feats: torch.Tensor, real: bool) -> None:
+        f = torch.as_tensor(feats).to(torch.float64).reshape(len(feats), -1)
+        (self.real_feats if real else self.fake_feats).append(f)
+
+    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+        def cat(x):
+            return torch.cat(x) if isinstance(x, list) else x
+        mean, std = kernel_inception_distance(cat(self.real_feats).cpu().numpy(), cat(self.fake_feats).cpu().numpy(),
+                                              num_subsets=self.num_subsets, subset_size=self.subset_size,
+                                              seed=self.seed)
+        return torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)

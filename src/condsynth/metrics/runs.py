@@ -1,0 +1,193 @@
+"""Metric runs over files on disk: folders / videos in, a :class:`MetricRecord` out.
+
+These are what ``condsynth eval`` calls; they are plain functions so that notebooks and the
+training-time evaluation can call them too. Every record carries the protocol: backend, weights
+file and sha256, sample counts, input resolution, resize method, splits, seed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from condsynth.errors import UserError
+from condsynth.metrics.features import FeatureBackend, describe_resize, get_backend
+from condsynth.metrics.fid import (feature_statistics, frechet_distance, frechet_distance_from_features,
+                                   kernel_inception_distance, load_statistics, save_statistics)
+from condsynth.metrics.image_quality import ms_ssim, psnr, ssim
+from condsynth.metrics.inception_score import inception_score_from_logits
+from condsynth.metrics.inputs import ImageFolder, is_video, paired_files, read_pair, read_video_frames
+from condsynth.metrics.record import MetricRecord
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit="img", leave=False, disable=total < 64)
+
+
+def extract_features(folder: ImageFolder, backend: FeatureBackend, *, resize: str, batch_size: int,
+                     with_logits: bool = False):
+    feats, logits = [], []
+    with _progress(len(folder), f"inception {folder.folder.name}") as bar:
+        for batch in folder.batches(batch_size):
+            out = backend(batch, resize=resize, with_logits=with_logits)
+            if with_logits:
+                feats.append(out[0])
+                logits.append(out[1])
+            else:
+                feats.append(out)
+            bar.update(len(batch))
+    f = torch.cat(feats).numpy()
+    return (f, torch.cat(logits).numpy()) if with_logits else f
+
+
+def _protocol(backend: FeatureBackend, resize: str) -> dict:
+    return {"backend": backend.name, "weights_file": backend.weights_file, "weights_sha256": backend.weights_sha256,
+            "resize": describe_resize(resize)}
+
+
+def _side(source: str | Path, backend: FeatureBackend, resize: str, batch_size: int, need_features: bool):
+    """Features (or saved statistics) for one side of FID / KID."""
+    source = Path(source)
+    if source.suffix == ".npz":
+        if need_features:
+            raise UserError(f"{source}: KID needs images, not saved statistics")
+        mu, sigma, n, proto = load_statistics(source)
+        if proto.get("weights_sha256") and backend.weights_sha256 and proto["weights_sha256"] != backend.weights_sha256:
+            raise UserError(f"{source}: statistics were computed with other Inception weights "
+                            f"({proto.get('backend')}, sha256 {proto['weights_sha256'][:12]}...) than "
+                            f"this run ({backend.name}, {backend.weights_sha256[:12]}...)")
+        if proto.get("resize") and proto["resize"] != describe_resize(resize):
+            raise UserError(f"{source}: statistics were computed with resize '{proto['resize']}', "
+                            f"this run uses '{describe_resize(resize)}'")
+        return {"mu": mu, "sigma": sigma, "n": n, "resolution": proto.get("resolution"), "features": None}
+    folder = ImageFolder(source, min_count=2)
+    f = extract_features(folder, backend, resize=resize, batch_size=batch_size)
+    mu, sigma = feature_statistics(f)
+    return {"mu": mu, "sigma": sigma, "n": len(folder), "resolution": list(folder.size), "features": f,
+            "skipped": folder.skipped}
+
+
+def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
+            batch_size: int = 16, with_kid: bool = False, kid_subsets: int = 100, kid_subset_size: int = 1000,
+            seed: int = 0, save_stats_a: str | None = None, split: str | None = None,
+            sqrt_method: str = "auto") -> MetricRecord:
+    """FID (and optionally KID) between two folders; either side may be a saved ``.npz``."""
+    t0 = time.perf_counter()
+    net = get_backend(backend, weights)
+    a = _side(dir_a, net, resize, batch_size, with_kid)
+    b = _side(dir_b, net, resize, batch_size, with_kid)
+    if a["features"] is not None and b["features"] is not None:
+        fid, how = frechet_distance_from_features(a["features"], b["features"], method=sqrt_method)
+    else:  # one side is saved statistics: only the D x D route is possible
+        method = "sqrtm" if sqrt_method in ("auto", "lowrank") else sqrt_method
+        fid = frechet_distance(a["mu"], a["sigma"], b["mu"], b["sigma"], method=method)
+        how = {"sqrtm": "scipy.linalg.sqrtm (float64, imaginary-part check atol 1e-3)",
+               "eigh": "trace of sqrt via symmetric eigh (float64)"}[method]
+    values = {"fid": fid}
+    if with_kid:
+        values["kid_mean"], values["kid_std"] = kernel_inception_distance(
+            a["features"], b["features"], num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
+    if save_stats_a:
+        save_statistics(save_stats_a, a["mu"], a["sigma"], a["n"],
+                        {**_protocol(net, resize), "resolution": a["resolution"], "source": str(dir_a)})
+    notes = list(net.notes)
+    if min(a["n"], b["n"]) < 2048:
+        notes.append(f"fewer samples ({min(a['n'], b['n'])}) than feature dimensions (2048): the covariance is "
+                     "rank-deficient and FID is biased upwards; papers use 10k-50k images")
+    rec = MetricRecord(
+        metric="fid+kid" if with_kid else "fid", values=values,
+        num_samples={"a": a["n"], "b": b["n"]}, backend=net.name, weights_file=net.weights_file,
+        weights_sha256=net.weights_sha256, resolution={"a": a["resolution"], "b": b["resolution"]},
+        resize=describe_resize(resize), split=split, seed=seed if with_kid else None,
+        inputs={"a": str(dir_a), "b": str(dir_b)}, notes=notes,
+        extra={"seconds": round(time.perf_counter() - t0, 3), "covariance": "unbiased (ddof=1)",
+               "matrix_sqrt": how,
+               **({"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size,
+                   "kid_kernel": "(x.y/d + 1)^3"} if with_kid else {})})
+    return rec
+
+
+def run_fid_stats(folder, out, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
+                  batch_size: int = 16) -> MetricRecord:
+    """Compute and save reference statistics (``.npz``) of a folder."""
+    net = get_backend(backend, weights)
+    side = _side(folder, net, resize, batch_size, need_features=False)
+    save_statistics(out, side["mu"], side["sigma"], side["n"],
+                    {**_protocol(net, resize), "resolution": side["resolution"], "source": str(folder)})
+    return MetricRecord(metric="fid-stats", values={"stats_file": str(out)}, num_samples=side["n"],
+                        backend=net.name, weights_file=net.weights_file, weights_sha256=net.weights_sha256,
+                        resolution=side["resolution"], resize=describe_resize(resize),
+                        inputs={"folder": str(folder)}, notes=list(net.notes))
+
+
+def run_inception_score(folder, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
+                        splits: int = 10, batch_size: int = 16, drop_first_logit: bool = False,
+                        split: str | None = None) -> MetricRecord:
+    """Inception Score of a folder: mean and std over ``splits`` parts."""
+    net = get_backend(backend, weights, need_logits=True)
+    folder = ImageFolder(folder, min_count=max(2, splits))
+    _, logits = extract_features(folder, net, resize=resize, batch_size=batch_size, with_logits=True)
+    mean, std = inception_score_from_logits(logits, splits, drop_first_logit)
+    notes = list(net.notes) + ["IS depends on the exact Inception weights; only the TF 2015-12-05 graph "
+                               "(1008 logits) is comparable with published ImageNet-Inception numbers"]
+    return MetricRecord(metric="is", values={"is_mean": mean, "is_std": std}, num_samples=len(folder),
+                        backend=net.name, weights_file=net.weights_file, weights_sha256=net.weights_sha256,
+                        resolution=list(folder.size), resize=describe_resize(resize),
+                        split=split or f"{splits} consecutive splits of N//{splits}",
+                        inputs={"folder": str(folder.folder)}, notes=notes,
+                        extra={"num_logits": int(logits.shape[1]), "drop_first_logit": drop_first_logit})
+
+
+PAIRED = {"ssim": ssim, "psnr": psnr, "msssim": ms_ssim}
+
+
+def _frame_pairs(a: Path, b: Path):
+    """Yield (name, x, y) uint8 pairs from two folders or two videos."""
+    if is_video(a) or is_video(b):
+        fa, fb = read_video_frames(a), read_video_frames(b)
+        if len(fa) != len(fb):
+            raise UserError(f"{b}: has {len(fb)} frames but {a} has {len(fa)}; compare videos of equal length")
+        for i, (x, y) in enumerate(zip(fa, fb)):
+            if x.shape != y.shape:
+                raise UserError(f"{b}: frame {i} is {y.shape[1]}x{y.shape[0]} but {a} is {x.shape[1]}x{x.shape[0]}")
+            yield f"frame{i:05d}", x, y
+        return
+    for pa, pb in paired_files(a, b):
+        x, y = read_pair(pa, pb)
+        yield pa.name, x, y
+
+
+def run_paired(metric: str, dir_a, dir_b, *, data_range: float = 255.0, split: str | None = None) -> MetricRecord:
+    """SSIM / PSNR / MS-SSIM between same-named images of two folders (or frames of two videos).
+
+    ``dir_a`` is the reference (ground truth), ``dir_b`` the generated set. Images are compared as
+    uint8 RGB values with ``data_range`` 255.
+    """
+    fn = PAIRED[metric]
+    scores, names, res = [], [], set()
+    for name, x, y in _frame_pairs(Path(dir_a), Path(dir_b)):
+        tx = torch.from_numpy(x).permute(2, 0, 1)[None].double()
+        ty = torch.from_numpy(y).permute(2, 0, 1)[None].double()
+        scores.append(float(fn(ty, tx, data_range=data_range)[0]))
+        names.append(name)
+        res.add((x.shape[1], x.shape[0]))
+    s = np.array(scores)
+    finite = np.isfinite(s)
+    values = {"mean": float(s[finite].mean()) if finite.any() else float("inf"),
+              "std": float(s[finite].std()) if finite.any() else 0.0}
+    if metric == "psnr":
+        values["num_identical"] = int((~finite).sum())
+    proto = {"ssim": "Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, valid windows, RGB per-channel mean",
+             "msssim": "5 scales, betas (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), 2x2 average pooling, "
+                       "Gaussian 11x11 sigma 1.5",
+             "psnr": "10 log10(L^2/MSE), MSE over pixels and channels, mean over images; "
+                     "identical pairs (inf) excluded from the mean"}[metric]
+    return MetricRecord(metric=metric, values=values, num_samples=len(scores), backend="condsynth.metrics.image_quality",
+                        resolution=sorted(res) if len(res) > 1 else list(next(iter(res))), resize=None, split=split,
+                        inputs={"reference": str(dir_a), "generated": str(dir_b)},
+                        extra={"data_range": data_range, "protocol": proto,
+                               "per_item": dict(zip(names, [v if np.isfinite(v) else "inf" for v in scores]))})
