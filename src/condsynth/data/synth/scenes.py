@@ -152,8 +152,13 @@ _FACADE_COLOURS = np.array([
 ])
 
 
+def _rgb(values) -> np.ndarray:
+    """A colour as float32, so that it does not promote the float32 image fields to float64."""
+    return np.asarray(values, dtype=np.float32)
+
+
 def _jitter(rng, colour, amount):
-    return np.clip(np.asarray(colour) + rng.uniform(-amount, amount, 3), 0.0, 1.0)
+    return _rgb(np.clip(np.asarray(colour) + rng.uniform(-amount, amount, 3), 0.0, 1.0))
 
 
 def _sample_layout(rng: np.random.Generator) -> _Layout:
@@ -413,10 +418,10 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
     if layout.sun is not None:
         su, sv, sr = layout.sun
         glow = np.exp(-((u - su) ** 2 + (v - sv) ** 2) / (2 * (3 * sr) ** 2))[..., None]
-        sky = sky + 0.35 * glow * (np.array([1.0, 0.9, 0.6]) - sky)
+        sky = sky + 0.35 * glow * (_rgb([1.0, 0.9, 0.6]) - sky)
     sky = sky + 0.015 * coarse[..., None]
     fill(labels == SKY, sky)
-    fill(labels == SUN, np.array([1.0, 0.96, 0.7]))
+    fill(labels == SUN, _rgb([1.0, 0.96, 0.7]))
 
     # Clouds: white, greyer towards the bottom of each cloud, soft texture.
     cloud = labels == CLOUD
@@ -426,7 +431,7 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
             m = r.inst == inst
             cv, rv = ell[:, 1].mean(), ell[:, 3].max()
             shade[m] = np.broadcast_to(np.clip((v - (cv - rv)) / (2 * rv), 0, 1), m.shape)[m]
-        base = (0.98 - 0.2 * shade + 0.04 * medium)[..., None] * np.array([1.0, 1.0, 1.02])
+        base = (0.98 - 0.2 * shade + 0.04 * medium)[..., None] * _rgb([1.0, 1.0, 1.02])
         fill(cloud, base)
 
     # Ground: grass texture, hazier (towards the sky's horizon colour) with distance.
@@ -438,13 +443,13 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
 
     road = labels == ROAD
     if road.any():
-        asphalt = (layout.road_grey * (1 + 0.06 * coarse + 0.12 * fine))[..., None] * np.array([1.0, 1.0, 1.03])
+        asphalt = (layout.road_grey * (1 + 0.06 * coarse + 0.12 * fine))[..., None] * _rgb([1.0, 1.0, 1.03])
         left, right = layout.road_edges(v)
         centre, half = (left + right) / 2, (right - left) / 2
         # Dashed centre line: a fixed width relative to the road, dashes that shorten with distance.
         dash_phase = np.sin(2 * np.pi * 3.0 / np.maximum(v - h + 0.02, 1e-3) * 0.1)
         marking = (np.abs(u - centre) < 0.02 * half) & (dash_phase > 0)
-        asphalt = np.where(marking[..., None], np.array([0.92, 0.88, 0.6]), asphalt)
+        asphalt = np.where(marking[..., None], _rgb([0.92, 0.88, 0.6]), asphalt)
         asphalt = asphalt * (1 - haze) + layout.sky_low * haze
         fill(road, asphalt)
 
@@ -458,12 +463,12 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
         floor_h = (b.bottom - b.top) / (b.n_rows + 1)
         ledge = (((bv - b.top) / floor_h) % 1.0) < 0.08
         facade = b.colour * (1.0 - 0.18 * across - 0.12 * ledge + 0.05 * medium[sl])[..., None]
-        glass = np.array([0.16, 0.24, 0.36]) + 0.25 * np.clip(1 - ((bv - b.top) / floor_h) % 1.0, 0, 1)[..., None] \
-            * np.array([0.5, 0.6, 0.7]) * 0.5
+        glass = _rgb([0.16, 0.24, 0.36]) + 0.25 * np.clip(1 - ((bv - b.top) / floor_h) % 1.0, 0, 1)[..., None] \
+            * _rgb([0.5, 0.6, 0.7]) * 0.5
         glass = np.broadcast_to(glass, facade.shape)
         lit = b.lit[row, col][..., None]
-        glass = np.where(lit, np.array([0.95, 0.82, 0.45]), glass)
-        wood = np.array([0.38, 0.22, 0.1]) * (1 + 0.1 * fine[sl])[..., None]
+        glass = np.where(lit, _rgb([0.95, 0.82, 0.45]), glass)
+        wood = _rgb([0.38, 0.22, 0.1]) * (1 + 0.1 * fine[sl])[..., None]
         out = img[sl]
         m = mine & (lab == BUILDING)
         out[m] = facade[m]
@@ -495,7 +500,7 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
         # Crown lit from the light's side: brightness follows the offset along the light direction.
         lit = np.clip(((tu - cu) * light_u + (tv - cv) * light_v) / rad, -1.5, 1.5)
         crown = t.colour * (1 + 0.22 * lit + 0.25 * medium[sl] + 0.15 * fine[sl])[..., None]
-        bark = np.array([0.33, 0.21, 0.11]) * (1 + 0.15 * np.sin(np.pi * (tu - t.x) / max(t.trunk_w, 1e-3) * 3)
+        bark = _rgb([0.33, 0.21, 0.11]) * (1 + 0.15 * np.sin(np.pi * (tu - t.x) / max(t.trunk_w, 1e-3) * 3)
                                                + 0.1 * fine[sl])[..., None]
         out = img[sl]
         m = mine & (lab == TREE)
@@ -516,7 +521,7 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
     img = img * np.float32(layout.exposure) + layout.tint.astype(np.float32)
     for _ in range(max(1, size // 128)):
         img = _blur121(img)
-    img = img + rng.normal(0.0, 0.012, img.shape).astype(np.float32)
+    img = img + np.float32(0.012) * rng.standard_normal(img.shape, dtype=np.float32)
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
