@@ -164,3 +164,20 @@ def test_cli_error_is_one_line_through_main(tmp_path, capsys):
 
 def test_world_registry():
     assert "scenes" in WORLDS and "scenes" in data_cli.SYNTH_WORLDS
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    """A crash half-way (here: the 3rd render fails) leaves neither the folder nor a temp folder."""
+    calls = {"n": 0}
+    real = scenes.render_scene
+
+    def flaky(seed, size=64):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(seed, size)
+
+    monkeypatch.setattr(scenes, "render_scene", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        scenes.write_dataset(tmp_path / "d", 5, size=16)
+    assert list(tmp_path.iterdir()) == []

@@ -617,10 +617,9 @@ def write_dataset(out: str | Path, n: int, *, size: int = 64, seed: int = 0, val
                     for i, name in enumerate(CLASSES)],
     }
     digits = max(5, len(str(n - 1)))    # zero-padded names sort in generation order
-    bar = tqdm(total=n, desc=f"scenes {size}px", unit="img",
-               disable=(n < 200) if progress is None else not progress)
     index = 0
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp, tqdm(total=n, desc=f"scenes {size}px", unit="img",
+                                      disable=(n < 200) if progress is None else not progress) as bar:
         # mkdtemp makes the folder private (0700); give the dataset the user's usual permissions.
         umask = os.umask(0)
         os.umask(umask)
@@ -647,5 +646,4 @@ def write_dataset(out: str | Path, n: int, *, size: int = 64, seed: int = 0, val
                 index += 1
                 bar.update(1)
         atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=2) + "\n")
-    bar.close()
     return meta
