@@ -22,6 +22,7 @@ COMMANDS = [
     "condsynth.cli.translate",
     "condsynth.cli.data",
     "condsynth.cli.eval",
+    "condsynth.cli.paint",
 ]
 
 

@@ -1,0 +1,315 @@
+"""Target images for neural painting (thesis Sec. 6.4.1), with foreground masks where they exist.
+
+Every dataset here returns items ``{"image": 3xSxS float in [0, 1], "mask": 1xSxS float in {0, 1},
+"has_mask": 0-dim float}``. Images are resized to ``S x S`` ignoring the aspect ratio, as the
+thesis and LearningToPaint do. ``has_mask = 0`` means the mask is unknown (all ones).
+
+Readers:
+
+* :class:`ImageFolderTargets`: any folder of images (recursively), no masks.
+* :class:`CelebAMaskHQ`: ``ROOT/CelebA-HQ-img/<i>.jpg`` and the CelebAMask-HQ part masks
+  ``ROOT/CelebAMask-HQ-mask-anno/<i // 2000>/<i:05d>_<part>.png``; the foreground is the union
+  of the non-background parts (or ``face_hair_only``). Split: first 28,000 train, last 2,000 test.
+* :class:`CUBTargets`: ``ROOT/CUB_200_2011/{images.txt, train_test_split.txt, images/...}`` and
+  ``ROOT/segmentations/<same relative path>.png`` binarised at 0.5; the official split.
+* :class:`SyntheticPaintWorld`: procedural images of objects on textured backgrounds with exact
+  foreground masks, generated from ``(seed, index)``.
+* :func:`skimage_photos`: the photographs bundled with scikit-image (used for the bundled
+  checkpoints); random crops and flips make many targets of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from condsynth.errors import UserError
+from condsynth.io.images import list_images, read_image
+
+CELEBA_PARTS = ("skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
+                "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth")
+CELEBA_FACE_HAIR = ("skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear",
+                    "mouth", "u_lip", "l_lip", "hair")
+
+# The scikit-image photographs used for the bundled agent (colour, natural scenes). Keep
+# matplotlib's and scikit-learn's sample photos out: they are the held-out test photos.
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right",
+                  "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel", "cat",
+                  "logo")
+
+
+def _key(key) -> int:
+    """The engine indexes datasets with ``(index, seed)``; plain integers work too."""
+    return int(key[0]) if isinstance(key, (tuple, list)) else int(key)
+
+
+def resize_array(arr: np.ndarray, size: int, resample=Image.BILINEAR) -> np.ndarray:
+    """``H x W x C`` uint8 -> ``size x size x C`` uint8 (aspect ratio ignored)."""
+    c = arr.shape[2]
+    img = Image.fromarray(arr[..., 0] if c == 1 else arr)
+    out = np.asarray(img.resize((size, size), resample))
+    return out[..., None] if out.ndim == 2 else out
+
+
+def _item(img: np.ndarray, mask: Optional[np.ndarray], size: int, flip: bool = False) -> dict:
+    img = resize_array(img, size)
+    if mask is None:
+        m = np.ones((size, size), np.float32)
+        has = 0.0
+    else:
+        m = (resize_array(mask.astype(np.uint8)[..., None] * 255, size, Image.NEAREST)[..., 0] > 127)
+        m = m.astype(np.float32)
+        has = 1.0
+    x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).float() / 255.0
+    mt = torch.from_numpy(np.ascontiguousarray(m))[None]
+    if flip:
+        x, mt = x.flip(-1), mt.flip(-1)
+    return {"image": x, "mask": mt, "has_mask": torch.tensor(has)}
+
+
+class ImageFolderTargets(torch.utils.data.Dataset):
+    def __init__(self, root, size: int = 128, flip: bool = False):
+        self.files = list_images(root, recursive=True)
+        self.size, self.flip = size, flip
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        i = _key(i)
+        flip = self.flip and bool(np.random.default_rng([7, i]).random() < 0.5)
+        return _item(read_image(self.files[i]), None, self.size, flip)
+
+
+class CelebAMaskHQ(torch.utils.data.Dataset):
+    def __init__(self, root, split: str = "train", size: int = 128, flip: bool = False,
+                 face_hair_only: bool = False, n_train: int = 28_000, n_total: int = 30_000):
+        self.root = Path(root)
+        self.img_dir = self.root / "CelebA-HQ-img"
+        self.mask_dir = self.root / "CelebAMask-HQ-mask-anno"
+        for d in (self.img_dir, self.mask_dir):
+            if not d.is_dir():
+                raise UserError(f"{d}: folder not found (expected the CelebAMask-HQ layout)")
+        n = min(n_total, len(list(self.img_dir.glob("*.jpg"))))
+        self.ids = list(range(0, min(n, n_train))) if split == "train" else list(range(n_train, n))
+        if not self.ids:
+            raise UserError(f"{self.img_dir}: no images for split '{split}'")
+        self.parts = CELEBA_FACE_HAIR if face_hair_only else CELEBA_PARTS
+        self.size, self.flip = size, flip
+
+    def __len__(self):
+        return len(self.ids)
+
+    def mask(self, i: int) -> np.ndarray:
+        folder = self.mask_dir / str(i // 2000)
+        m = None
+        for part in self.parts:
+            p = folder / f"{i:05d}_{part}.png"
+            if p.exists():
+                a = read_image(p, mode="L")[..., 0] > 127
+                m = a if m is None else (m | a)
+        if m is None:
+            raise UserError(f"{folder}: no part masks for image {i}")
+        return m
+
+    def __getitem__(self, k):
+        k = _key(k)
+        i = self.ids[k]
+        img = read_image(self.img_dir / f"{i}.jpg")
+        flip = self.flip and bool(np.random.default_rng([7, k]).random() < 0.5)
+        return _item(img, self.mask(i), self.size, flip)
+
+
+class CUBTargets(torch.utils.data.Dataset):
+    def __init__(self, root, split: str = "train", size: int = 128, flip: bool = False,
+                 seg_root=None):
+        self.root = Path(root) / "CUB_200_2011" if (Path(root) / "CUB_200_2011").is_dir() else Path(root)
+        self.seg = Path(seg_root) if seg_root else (self.root.parent / "segmentations")
+        lst, spl = self.root / "images.txt", self.root / "train_test_split.txt"
+        for f in (lst, spl):
+            if not f.is_file():
+                raise UserError(f"{f}: file not found (expected the CUB_200_2011 layout)")
+        if not self.seg.is_dir():
+            raise UserError(f"{self.seg}: segmentation folder not found")
+        names = dict(line.split() for line in lst.read_text().splitlines() if line.strip())
+        is_train = dict(line.split() for line in spl.read_text().splitlines() if line.strip())
+        want = "1" if split == "train" else "0"
+        self.items = [names[k] for k in sorted(names, key=int) if is_train.get(k) == want]
+        self.size, self.flip = size, flip
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, k):
+        k = _key(k)
+        rel = self.items[k]
+        img = read_image(self.root / "images" / rel)
+        m = read_image(self.seg / Path(rel).with_suffix(".png"), mode="L")[..., 0] > 127   # 0.5
+        flip = self.flip and bool(np.random.default_rng([7, k]).random() < 0.5)
+        return _item(img, m, self.size, flip)
+
+
+# ------------------------------------------------------------------------------ synthetic world
+
+def _smooth_noise(rng, size, cells):
+    g = rng.random((cells, cells, 3)).astype(np.float32)
+    return np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC),
+                      np.float32) / 255.0
+
+
+def synthetic_scene(index: int, seed: int = 0, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """One procedural target: a textured background and 1-2 foreground objects with detail.
+
+    Returns ``(image uint8 HxWx3, mask bool HxW)``. The foreground objects are ellipses or
+    polygons with a bright rim, an inner pattern (stripes or spots) and small dark "eyes", so
+    that they carry the fine detail that an attention-aware painter should spend strokes on,
+    while the background is low-frequency colour.
+    """
+    rng = np.random.default_rng([seed, index, 1234])
+    base = rng.random(3) * 0.8 + 0.1
+    bg = 0.6 * base + 0.4 * _smooth_noise(rng, size, int(rng.integers(2, 5)))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    img = bg.copy()
+    mask = np.zeros((size, size), bool)
+    for _ in range(int(rng.integers(1, 3))):
+        cx, cy = rng.uniform(0.25, 0.75, 2)
+        ax, ay = rng.uniform(0.12, 0.3, 2)
+        th = rng.uniform(0, np.pi)
+        u = ((xx - cx) * np.cos(th) + (yy - cy) * np.sin(th)) / ax
+        v = (-(xx - cx) * np.sin(th) + (yy - cy) * np.cos(th)) / ay
+        if rng.random() < 0.5:
+            r = u * u + v * v                               # ellipse
+        else:
+            r = np.maximum(np.abs(u), np.abs(v)) ** 2       # rotated rectangle
+        obj = r <= 1.0
+        col = rng.random(3)
+        col2 = rng.random(3)
+        if rng.random() < 0.5:
+            pat = (np.sin(u * rng.uniform(6, 14)) > 0)[..., None]           # stripes
+        else:
+            pat = (np.sin(u * 9) * np.sin(v * 9) > 0.3)[..., None]          # spots
+        tex = np.where(pat, col, col2)
+        rim = (r > 0.75)[..., None]
+        tex = np.where(rim, np.clip(col * 0.4 + 0.6, 0, 1), tex)
+        for s in (-0.35, 0.35):                                              # two dark "eyes"
+            ex, ey = cx + s * ax * np.cos(th), cy + s * ax * np.sin(th)
+            eye = ((xx - ex) ** 2 + (yy - ey) ** 2) < (0.04 * min(ax, ay) / 0.2) ** 2
+            tex = np.where(eye[..., None], 0.05, tex)
+        img = np.where(obj[..., None], tex, img)
+        mask |= obj
+    img = np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1)
+    return (img * 255 + 0.5).astype(np.uint8), mask
+
+
+class SyntheticPaintWorld(torch.utils.data.Dataset):
+    def __init__(self, length: int = 100_000, seed: int = 0, size: int = 128, flip: bool = False):
+        self.length, self.seed, self.size, self.flip = length, seed, size, flip
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        i = _key(i)
+        img, m = synthetic_scene(i, self.seed, self.size)
+        return _item(img, m, self.size, self.flip and i % 2 == 1)
+
+
+def skimage_photos(names=SKIMAGE_PHOTOS) -> list[np.ndarray]:
+    import skimage.data as skd
+    out = []
+    for n in names:
+        fn = getattr(skd, n, None)
+        if fn is None:
+            continue
+        try:
+            a = np.asarray(fn())
+        except Exception:  # noqa: BLE001 - a photo that needs a download is skipped
+            continue
+        if a.ndim == 2:
+            a = np.repeat(a[..., None], 3, 2)
+        if a.shape[2] == 4:
+            a = a[..., :3]
+        if a.dtype != np.uint8:
+            a = (np.clip(a, 0, 1) * 255).astype(np.uint8) if a.dtype.kind == "f" else a.astype(np.uint8)
+        out.append(a)
+    return out
+
+
+class PhotoCrops(torch.utils.data.Dataset):
+    """Random square crops (30-100% of the short side) and flips of a few photos, from ``(seed, i)``."""
+
+    def __init__(self, photos: list[np.ndarray], length: int = 100_000, seed: int = 0, size: int = 128):
+        if not photos:
+            raise UserError("no photos to crop")
+        self.photos, self.length, self.seed, self.size = photos, length, seed, size
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        i = _key(i)
+        rng = np.random.default_rng([self.seed, i, 99])
+        p = self.photos[int(rng.integers(len(self.photos)))]
+        h, w = p.shape[:2]
+        s = int(min(h, w) * rng.uniform(0.3, 1.0))
+        y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+        crop = p[y:y + s, x:x + s]
+        return _item(crop, None, self.size, bool(rng.random() < 0.5))
+
+
+@dataclass
+class PaintingDataConfig:
+    """Where episode targets come from. ``sources`` mixes datasets item by item (round robin)."""
+
+    sources: list[str] = field(default_factory=lambda: ["synthetic"])  # synthetic|skimage|folder|celebahq|cub
+    root: Optional[str] = None          # folder / CelebAMask-HQ root / CUB root
+    seg_root: Optional[str] = None      # CUB segmentations (default ROOT/../segmentations)
+    size: int = 128
+    length: int = 100_000
+    seed: int = 0
+    flip: bool = True                   # LTP: random horizontal flip of targets
+    face_hair_only: bool = False        # CelebAMask-HQ foreground = face + hair only
+
+
+class Mixture(torch.utils.data.Dataset):
+    def __init__(self, parts: list, length: int):
+        self.parts, self.length = parts, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        i = _key(i)
+        part = self.parts[i % len(self.parts)]
+        return part[(i // len(self.parts)) % len(part)]
+
+
+def build_painting_dataset(cfg: PaintingDataConfig, split: str = "train") -> torch.utils.data.Dataset:
+    seed = cfg.seed if split == "train" else cfg.seed + 1_000_003
+    parts = []
+    for src in cfg.sources:
+        if src == "synthetic":
+            parts.append(SyntheticPaintWorld(cfg.length, seed, cfg.size, cfg.flip and split == "train"))
+        elif src == "skimage":
+            parts.append(PhotoCrops(skimage_photos(), cfg.length, seed, cfg.size))
+        elif src == "folder":
+            if not cfg.root:
+                raise UserError("data.root is required for source 'folder'")
+            parts.append(ImageFolderTargets(cfg.root, cfg.size, cfg.flip and split == "train"))
+        elif src == "celebahq":
+            parts.append(CelebAMaskHQ(cfg.root, split, cfg.size, cfg.flip and split == "train",
+                                      cfg.face_hair_only))
+        elif src == "cub":
+            parts.append(CUBTargets(cfg.root, split, cfg.size, cfg.flip and split == "train", cfg.seg_root))
+        else:
+            raise UserError(f"data.sources: unknown source '{src}' (synthetic, skimage, folder, celebahq, cub)")
+    if not parts:
+        raise UserError("data.sources is empty")
+    length = cfg.length if any(isinstance(p, (SyntheticPaintWorld, PhotoCrops)) for p in parts) \
+        else sum(len(p) for p in parts)
+    return parts[0] if len(parts) == 1 else Mixture(parts, length)

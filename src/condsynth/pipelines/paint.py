@@ -1,0 +1,440 @@
+"""Paint a picture with strokes: the Python API behind ``condsynth paint``.
+
+    from condsynth.pipelines.paint import Painter
+    painter = Painter.from_pretrained()              # the bundled renderer + actor
+    result = painter.paint("photo.jpg", strokes=400)  # mode="agent" | "optimize" | "agent+optimize"
+    result.save("painting.png", animation="painting.gif", svg="strokes.svg", json_path="strokes.json")
+
+Modes:
+
+* ``agent``: the trained actor paints 5 strokes per step (thesis Sec. 6.3, inference as in LTP).
+* ``optimize``: no agent; strokes are fitted group by group by gradient descent through the
+  neural renderer (coarse to fine: groups start where the error is largest, with thickness
+  shrinking group by group). A strong baseline, and slower.
+* ``agent+optimize``: the agent's strokes, then every group refined by gradient descent.
+
+``divide=d`` paints large images as LTP's "grid division": half the strokes on the whole image at
+128x128, then the canvas is upsampled to ``d*128`` and each of the ``d x d`` patches gets its share
+of the rest; the seams are smoothed with a 3x3 mean.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from condsynth.errors import CheckpointError, UserError
+from condsynth.io.atomic import atomic_path, atomic_write_text
+from condsynth.io.images import read_image, save_image
+from condsynth.models import painting as P
+
+DEFAULT_AGENT = "condsynth/assets/painting/agent"
+MAX_STROKES = 100_000
+MODES = ("agent", "optimize", "agent+optimize")
+
+
+# ------------------------------------------------------------------------------- result + writers
+
+@dataclass
+class PaintResult:
+    canvas: np.ndarray                      # H x W x 3 float32 in [0, 1]
+    target: np.ndarray                      # H x W x 3 float32 in [0, 1] (what was painted)
+    strokes: np.ndarray                     # N x 13, thesis order, coordinates in [0, 1] of the canvas
+    frames: list = field(default_factory=list)   # (strokes so far, H x W x 3 uint8)
+    seconds: float = 0.0
+    mode: str = "agent"
+
+    @property
+    def mse(self) -> float:
+        return float(np.mean((self.canvas - self.target) ** 2))
+
+    def save(self, out, animation=None, svg=None, json_path=None, fps: int = 12) -> None:
+        save_image(out, (np.clip(self.canvas, 0, 1) * 255 + 0.5).astype(np.uint8))
+        if animation:
+            save_animation(self.frames, animation, fps)
+        if svg:
+            save_svg(self.strokes, svg, self.canvas.shape[1], self.canvas.shape[0])
+        if json_path:
+            save_strokes_json(self.strokes, json_path, self.canvas.shape[1], self.canvas.shape[0], self.mode)
+
+
+def stroke_radius_px(z, canvas_size: int):
+    """Radius in pixels of a stroke end of thickness ``z`` on a ``canvas_size`` canvas (drawn 2x)."""
+    return (1.0 + (2 * canvas_size) / 4 * np.asarray(z)) / 2.0
+
+
+def save_svg(strokes: np.ndarray, path, width: int, height: int, segments: int = 12) -> Path:
+    """Strokes as SVG: each Bezier is cut into ``segments`` round-capped lines whose width and
+    opacity follow the stroke's (z, v) interpolation; a stroke is one group so that its own
+    overlaps do not add up. Black background, as the canvas starts."""
+    lines = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}">', f'<rect width="{width}" height="{height}" fill="black"/>']
+    size = max(width, height)
+    for s in np.asarray(strokes, np.float64).reshape(-1, P.STROKE_PARAMS):
+        x0, y0, x1, y1, x2, y2, z0, v0, z1, v1, r, g, b = s
+        col = "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in (r, g, b))
+        op = 0.5 * (v0 + v1)
+        lines.append(f'<g stroke="{col}" stroke-linecap="round" fill="none" opacity="{op:.3f}">')
+        for i in range(segments):
+            ta, tb = i / segments, (i + 1) / segments
+            pa = [(1 - ta) ** 2 * a + 2 * ta * (1 - ta) * m + ta * ta * c for a, m, c in ((x0, x1, x2), (y0, y1, y2))]
+            pb = [(1 - tb) ** 2 * a + 2 * tb * (1 - tb) * m + tb * tb * c for a, m, c in ((x0, x1, x2), (y0, y1, y2))]
+            tm = 0.5 * (ta + tb)
+            w = 2 * stroke_radius_px((1 - tm) * z0 + tm * z1, size)
+            lines.append(f'<line x1="{pa[0] * (width - 1):.2f}" y1="{pa[1] * (height - 1):.2f}" '
+                         f'x2="{pb[0] * (width - 1):.2f}" y2="{pb[1] * (height - 1):.2f}" stroke-width="{w:.2f}"/>')
+        lines.append("</g>")
+    lines.append("</svg>")
+    path = Path(path)
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def save_strokes_json(strokes: np.ndarray, path, width: int, height: int, mode: str = "") -> Path:
+    names = ["x0", "y0", "x1", "y1", "x2", "y2", "z0", "v0", "z1", "v1", "r", "g", "b"]
+    doc = {"format": "condsynth.strokes/1", "order": names, "canvas": [height, width],
+           "mode": mode, "background": [0, 0, 0],
+           "notes": "quadratic Bezier; x right, y down, in [0,1] of the canvas; radius_px = "
+                    "(1 + canvas/2 * z) / 2; v = opacity; composited in order: C = a*rgb + (1-a)*C",
+           "strokes": [[round(float(v), 5) for v in s] for s in np.asarray(strokes).reshape(-1, 13)]}
+    path = Path(path)
+    atomic_write_text(path, json.dumps(doc) + "\n")
+    return path
+
+
+def load_strokes_json(path) -> np.ndarray:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        arr = np.asarray(doc["strokes"], np.float32).reshape(-1, 13)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a strokes JSON file ({type(exc).__name__})") from None
+    return arr
+
+
+def save_animation(frames: list, path, fps: int = 12) -> Path:
+    """Progress animation, GIF (Pillow) or MP4 (PyAV, H.264), from ``(n, uint8 image)`` frames."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if not frames:
+        raise UserError(f"{path}: no frames to write")
+    imgs = [f[1] for f in frames]
+    imgs = imgs + [imgs[-1]] * max(1, fps)          # hold the final canvas for a second
+    if ext == ".gif":
+        pil = [Image.fromarray(a) for a in imgs]
+        with atomic_path(path) as tmp:
+            pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0)
+    elif ext == ".mp4":
+        import av
+        h, w = imgs[0].shape[:2]
+        scale = max(1, 256 // max(h, w))                # small canvases are enlarged for players
+        with atomic_path(path) as tmp:
+            with av.open(str(tmp), mode="w", format="mp4") as box:
+                st = box.add_stream("libx264", rate=fps)
+                st.width, st.height = (w * scale) // 2 * 2, (h * scale) // 2 * 2
+                st.pix_fmt = "yuv420p"
+                for a in imgs:
+                    a = np.kron(a, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else a
+                    fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(a[:st.height, :st.width]), format="rgb24")
+                    for pkt in st.encode(fr):
+                        box.mux(pkt)
+                for pkt in st.encode():
+                    box.mux(pkt)
+    else:
+        raise UserError(f"{path}: animation must be .gif or .mp4")
+    return path
+
+
+def contact_sheet(frames: list, path, columns: int = 8, every: int = 1) -> Path:
+    """A grid of animation frames (for looking at the progression in one PNG)."""
+    sel = frames[::every]
+    h, w = sel[0][1].shape[:2]
+    rows = math.ceil(len(sel) / columns)
+    sheet = np.zeros((rows * (h + 2), columns * (w + 2), 3), np.uint8) + 255
+    for i, (_, a) in enumerate(sel):
+        r, c = divmod(i, columns)
+        sheet[r * (h + 2):r * (h + 2) + h, c * (w + 2):c * (w + 2) + w] = a
+    return save_image(path, sheet)
+
+
+# --------------------------------------------------------------------------------- inputs
+
+def load_target(image, size: int) -> tuple[torch.Tensor, str]:
+    """A path, an ``H x W x 3`` uint8 array or a ``3 x H x W`` tensor in [0, 1] -> ``1 x 3 x S x S``."""
+    name = "<array>"
+    if isinstance(image, (str, Path)):
+        name = str(image)
+        arr = read_image(image)
+    elif isinstance(image, torch.Tensor):
+        t = image.detach().float().cpu()
+        if t.dim() == 4:
+            t = t[0]
+        if t.dim() != 3 or t.shape[0] not in (1, 3):
+            raise UserError(f"image tensor must be 3 x H x W, got {tuple(image.shape)}")
+        arr = (t.expand(3, -1, -1).permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    else:
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+            raise UserError(f"image array must be H x W x 3, got shape {arr.shape}")
+        if arr.dtype != np.uint8:
+            arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8) if arr.dtype.kind == "f" else \
+                np.clip(arr, 0, 255).astype(np.uint8)
+        arr = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr, 3, 2)
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise UserError(f"{name}: image has no pixels")
+    img = Image.fromarray(arr)
+    if max(img.size) > 4 * size:       # fast pre-shrink of huge photos, then a good resize
+        img.thumbnail((4 * size, 4 * size), Image.BOX)
+    img = img.resize((size, size), Image.BICUBIC if min(img.size) < size else Image.LANCZOS)
+    t = torch.from_numpy(np.array(img, np.float32) / 255.0).permute(2, 0, 1)[None]
+    return t, name
+
+
+def check_strokes(n) -> int:
+    try:
+        ok = float(n) == int(n)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise UserError(f"stroke count must be a whole number, got {n!r}")
+    n = int(n)
+    if n <= 0:
+        raise UserError(f"stroke count must be positive, got {n}")
+    if n > MAX_STROKES:
+        raise UserError(f"stroke count {n} is above the limit of {MAX_STROKES}")
+    return n
+
+
+# ------------------------------------------------------------------------ optimisation mode
+
+def optimize_strokes(renderer, target: torch.Tensor, n_strokes: int, canvas: Optional[torch.Tensor] = None,
+                     init: Optional[torch.Tensor] = None, group: int = 20, iters: int = 40, lr: float = 0.08,
+                     seed: int = 0, callback: Optional[Callable] = None, z_range=(0.3, 0.02)):
+    """Fit strokes by gradient descent through the neural renderer, ``group`` strokes at a time.
+
+    For each group the earlier canvas is fixed; the group's 13 x ``group`` parameters (as logits)
+    minimise the MSE between the composited canvas and the target with Adam. Without ``init``,
+    a group's strokes start at pixels drawn in proportion to the current squared error, with
+    the target's colour there and a thickness that shrinks from ``z_range[0]`` to ``z_range[1]``
+    over the groups (coarse to fine). With ``init`` (``N x 13``, e.g. the agent's strokes) those
+    are refined instead. Returns (canvas, strokes ``N x 13``) for a batch of one.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    b, _, h, w = target.shape
+    canvas = torch.zeros_like(target) if canvas is None else canvas.clone()
+    n_groups = -(-n_strokes // group)
+    out = []
+    done = 0
+    eps = 1e-4
+    for gi in range(n_groups):
+        m = min(group, n_strokes - done)
+        if init is not None:
+            p0 = init[:, done:done + m].clamp(eps, 1 - eps)
+        else:
+            err = (canvas - target).pow(2).sum(1).flatten(1)[0] + 1e-8
+            idx = torch.multinomial(err / err.sum(), m, replacement=True, generator=gen)
+            cy, cx = (idx // w).float() / (h - 1), (idx % w).float() / (w - 1)
+            frac = gi / max(1, n_groups - 1)
+            z = z_range[0] * (1 - frac) + z_range[1] * frac
+            length = 0.6 * z + 0.03
+            ang = torch.rand(m, generator=gen) * math.pi
+            dx, dy = length * torch.cos(ang), length * torch.sin(ang)
+            col = target[0, :, (idx // w), (idx % w)].T
+            p0 = torch.stack([cx - dx, cy - dy, cx, cy, cx + dx, cy + dy,
+                              torch.full((m,), z), torch.full((m,), 0.9), torch.full((m,), z),
+                              torch.full((m,), 0.9)], 1)
+            p0 = torch.cat([p0, col], 1)[None].clamp(eps, 1 - eps)
+        logits = torch.logit(p0).clone().requires_grad_(True)
+        opt = torch.optim.Adam([logits], lr=lr)
+        for _ in range(iters):
+            a = torch.sigmoid(logits)
+            c1 = P.step_canvas(renderer, canvas, a.reshape(b, -1), m)[0]
+            loss = F.mse_loss(c1, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            a = torch.sigmoid(logits)
+            canvas = P.step_canvas(renderer, canvas, a.reshape(b, -1), m)[0]
+        out.append(a.detach())
+        done += m
+        if callback is not None:
+            callback(done, canvas, a.detach())
+    return canvas, torch.cat(out, 1)
+
+
+# ---------------------------------------------------------------------------------- painter
+
+def _strokes_to_global(strokes: torch.Tensor, i: int, j: int, d: int) -> torch.Tensor:
+    """Patch-relative strokes of patch (row i, col j) of a d x d grid -> whole-canvas coordinates."""
+    s = strokes.clone()
+    s[..., 0:6:2] = (j + s[..., 0:6:2]) / d
+    s[..., 1:6:2] = (i + s[..., 1:6:2]) / d
+    s[..., 6:10:2] = s[..., 6:10:2] / d      # approximately the same pixel radius on the big canvas
+    return s
+
+
+class Painter:
+    """Paints images with a renderer and (optionally) a trained actor."""
+
+    def __init__(self, renderer: torch.nn.Module, agent: Optional[P.PaintingAgent] = None,
+                 size: int = 128, source: str = ""):
+        self.renderer = renderer.eval().requires_grad_(False)
+        self.agent = agent
+        self.size = size
+        self.source = source
+
+    @classmethod
+    def from_pretrained(cls, path: Optional[str] = None, device: str = "cpu") -> "Painter":
+        """Load an agent checkpoint folder (``config.json`` + ``model.safetensors``) or the bundled one."""
+        from condsynth.config import from_dict
+        from condsynth.io.state import load_tensors
+        folder = Path(P.resolve_asset(path or DEFAULT_AGENT))
+        if folder.is_file():
+            folder = folder.parent
+        cfg_file, weights_file = folder / "config.json", folder / "model.safetensors"
+        if not cfg_file.is_file() or not weights_file.is_file():
+            raise CheckpointError(f"{folder}: not a painting agent checkpoint (needs config.json and "
+                                  "model.safetensors)")
+        try:
+            meta = json.loads(cfg_file.read_text())
+        except ValueError:
+            raise CheckpointError(f"{cfg_file}: not valid JSON") from None
+        conf = meta.get("config", meta)
+        if conf.get("method") == P.RendererMethod.name:
+            r = P.load_renderer(str(folder), device)
+            return cls(r, None, r.cfg.size, str(folder))
+        if conf.get("method") != P.PaintingAgent.name:
+            raise CheckpointError(f"{folder}: a '{conf.get('method')}' checkpoint, not a painting agent")
+        mcfg = from_dict(P.PaintingAgentConfig, conf.get("model") or {}, prefix="model.")
+        from condsynth.data.painting import PaintingDataConfig
+        agent = P.PaintingAgent(mcfg, PaintingDataConfig(), for_inference=True)
+        weights = load_tensors(weights_file)
+        for name in ("actor", "attention", "renderer"):
+            net = getattr(agent, name, None)
+            sub = {k[len(name) + 1:]: v for k, v in weights.items() if k.startswith(name + ".")}
+            if net is None:
+                continue
+            if not sub:
+                if name == "renderer":
+                    continue
+                raise CheckpointError(f"{weights_file}: no weights for network '{name}'")
+            own = net.state_dict()
+            try:
+                net.load_state_dict({k: v.to(own[k].dtype) for k, v in sub.items() if k in own}, strict=True)
+            except (RuntimeError, KeyError) as exc:
+                raise CheckpointError(f"{weights_file}: weights for '{name}' do not fit its config "
+                                      f"({str(exc)[:100]})") from None
+        agent.to(device).eval()
+        return cls(agent.renderer, agent, mcfg.size, str(folder))
+
+    # -- painting
+    def paint(self, image, strokes: int = 400, mode: str = "agent", divide: int = 1,
+              record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
+              seed: int = 0) -> PaintResult:
+        n = check_strokes(strokes)
+        if mode not in MODES:
+            raise UserError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
+        if mode != "optimize" and self.agent is None:
+            raise UserError(f"{self.source}: this checkpoint has no actor; use mode 'optimize'")
+        if not (isinstance(divide, int) and 1 <= divide <= 16):
+            raise UserError(f"divide must be an integer from 1 to 16, got {divide!r}")
+        torch.manual_seed(seed)
+        S = self.size
+        target_big, _ = load_target(image, S * divide)
+        t0 = time.perf_counter()
+        frames: list = []
+        with torch.inference_mode(False):
+            if divide == 1:
+                canvas, st = self._paint_one(target_big, n, mode, frames, record_every, optimize_iters,
+                                             optimize_group, seed)
+            else:
+                canvas, st = self._paint_divided(target_big, n, divide, mode, frames, record_every,
+                                                 optimize_iters, optimize_group, seed)
+        secs = time.perf_counter() - t0
+        return PaintResult(canvas[0].permute(1, 2, 0).numpy().astype(np.float32),
+                           target_big[0].permute(1, 2, 0).numpy(), st[0].numpy(), frames, secs, mode)
+
+    @staticmethod
+    def _frame(canvas) -> np.ndarray:
+        return (canvas[0].detach().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+    def _paint_one(self, target, n, mode, frames, record_every, iters, group, seed, canvas=None,
+                   t_range=(0.0, 1.0), frame_fn=None):
+        frame_fn = frame_fn or self._frame
+        next_rec = [record_every]
+
+        def rec(count, cv, _a):
+            if count >= next_rec[0] or count == n:
+                frames.append((count, frame_fn(cv)))
+                while next_rec[0] <= count:
+                    next_rec[0] += record_every
+
+        if mode in ("agent", "agent+optimize"):
+            start = canvas
+            canvas, st = P.paint_with_actor(self.agent, target, n, canvas,
+                                            rec if mode == "agent" else None, t_range)
+            if mode == "agent+optimize":      # refine the agent's strokes, group by group, in order
+                canvas, st = optimize_strokes(self.renderer, target, n, canvas=start, init=st, group=group,
+                                              iters=iters, lr=0.03, seed=seed, callback=rec)
+        else:
+            canvas, st = optimize_strokes(self.renderer, target, n, canvas, group=group, iters=iters,
+                                          seed=seed, callback=rec)
+        return canvas, st
+
+    def _paint_divided(self, target_big, n, d, mode, frames, record_every, iters, group, seed):
+        S = self.size
+        n_global = max(1, n // 2)
+        n_patch = (n - n_global) // (d * d)
+        small = F.interpolate(target_big, size=(S, S), mode="bilinear", align_corners=False, antialias=True)
+        up = lambda cv: (F.interpolate(cv, size=(S * d, S * d), mode="bilinear", align_corners=False)[0]  # noqa: E731
+                         .clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+        canvas, st = self._paint_one(small, n_global, mode, frames, record_every, iters, group, seed,
+                                     t_range=(0.0, 0.5), frame_fn=lambda cv: up(cv))
+        strokes = [_strokes_to_global(st, 0, 0, 1)]
+        big = F.interpolate(canvas, size=(S * d, S * d), mode="bilinear", align_corners=False)
+        if n_patch > 0:
+            tiles_t = target_big.unfold(2, S, S).unfold(3, S, S)            # 1 x 3 x d x d x S x S
+            tiles_c = big.unfold(2, S, S).unfold(3, S, S)
+            tt = tiles_t.permute(0, 2, 3, 1, 4, 5).reshape(d * d, 3, S, S)
+            tc = tiles_c.permute(0, 2, 3, 1, 4, 5).reshape(d * d, 3, S, S).contiguous()
+            if mode == "optimize":
+                outs = [optimize_strokes(self.renderer, tt[i:i + 1], n_patch, tc[i:i + 1], group=group,
+                                         iters=iters, seed=seed + i) for i in range(d * d)]
+                pc = torch.cat([o[0] for o in outs])
+                ps = torch.cat([o[1] for o in outs])
+            else:
+                pc, ps = P.paint_with_actor(self.agent, tt, n_patch, tc, None, (0.5, 1.0))
+            big = pc.view(1, d, d, 3, S, S).permute(0, 3, 1, 4, 2, 5).reshape(1, 3, d * S, d * S)
+            big = smooth_seams(big, S, d)
+            for i in range(d):
+                for j in range(d):
+                    strokes.append(_strokes_to_global(ps[i * d + j:i * d + j + 1], i, j, d))
+            frames.append((n_global + n_patch * d * d, self._frame(big)))
+        return big, torch.cat(strokes, 1)
+
+
+def smooth_seams(img: torch.Tensor, tile: int, d: int, band: int = 2) -> torch.Tensor:
+    """Replace a ``band``-pixel strip on each side of the patch seams by its 3x3 mean."""
+    blurred = F.avg_pool2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    mask = torch.zeros_like(img[:, :1])
+    for k in range(1, d):
+        mask[..., k * tile - band:k * tile + band, :] = 1
+        mask[..., :, k * tile - band:k * tile + band] = 1
+    return mask * blurred + (1 - mask) * img
+
+
+def paint(image, strokes: int = 400, checkpoint: Optional[str] = None, **kwargs) -> PaintResult:
+    """One-call API: ``paint("photo.jpg", 400).save("painting.png")``."""
+    return Painter.from_pretrained(checkpoint).paint(image, strokes, **kwargs)
