@@ -24,6 +24,7 @@ resized to 299x299 with ``torch.nn.functional.interpolate(mode='bilinear', align
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -149,7 +150,9 @@ def fid_helper_path(weights: str | None = None) -> Path:
 def fid_helper_backend(weights: str | None = None) -> FeatureBackend:
     path = fid_helper_path(weights)
     try:
-        net = torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch 2.9+ deprecates jit.load; the file only exists as TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            net = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:  # noqa: BLE001 - a corrupt file is the user's to replace
         raise UserError(f"{path}: not a loadable TorchScript file ({type(exc).__name__})") from None
 

