@@ -83,8 +83,8 @@ def main(argv=None):
     opts = method.configure_optimizers(None)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"method": cls.name, "model": to_dict(mcfg), "data": to_dict(dcfg),
-            "train": {"batch_size": a.batch, "minutes": a.minutes, "cmd": " ".join(sys.argv)}}
+    meta = {"config": {"method": cls.name, "model": to_dict(mcfg), "data": to_dict(dcfg)},
+            "quicktrain": {"batch_size": a.batch, "minutes": a.minutes, "cmd": " ".join(sys.argv)}}
     ds = method.build_dataset("train")
     loader = torch.utils.data.DataLoader(ds, batch_size=a.batch, shuffle=True, num_workers=a.workers,
                                          drop_last=True, persistent_workers=a.workers > 0)
@@ -116,7 +116,7 @@ def main(argv=None):
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
             if time.time() - last_save > 180 or el > a.minutes * 60:
-                meta["train"]["steps_done"] = step
+                meta["step"] = step
                 save(method, out, meta)
                 last_save = time.time()
             if el > a.minutes * 60:

@@ -233,13 +233,20 @@ def load_renderer(path: str, device="cpu") -> NeuralRenderer:
     from condsynth.io.state import load_tensors
     p = Path(path)
     folder = p if p.is_dir() else p.parent
+    if p.is_dir() and not (folder / "config.json").is_file():
+        try:                                   # a training run folder: its latest checkpoint
+            from condsynth.engine.checkpoint import resolve_checkpoint
+            folder = p = Path(resolve_checkpoint(p))
+        except Exception:  # noqa: BLE001 - reported below as not a renderer checkpoint
+            pass
     cfg_file = folder / "config.json"
     weights = folder / "model.safetensors" if p.is_dir() else p
     if not cfg_file.is_file() or not weights.is_file():
         raise CheckpointError(f"{folder}: not a renderer checkpoint (needs config.json and model.safetensors)")
     raw = json.loads(cfg_file.read_text())
+    raw = raw.get("config", raw)               # engine checkpoints: {"config": {method, model, ...}}
     from condsynth.config import from_dict
-    cfg = from_dict(RendererConfig, raw["model"] if "model" in raw else raw, prefix="model.")
+    cfg = from_dict(RendererConfig, raw.get("model", {}), prefix="model.")
     net = NeuralRenderer(cfg)
     sd = load_tensors(weights)
     sub = {k[len("renderer."):]: v.float() for k, v in sd.items() if k.startswith("renderer.")}
@@ -542,6 +549,7 @@ class PaintingAgentConfig:
     net_input_size: int = 128           # actor/critic input resolution (paper: 128)
     attention_width: int = 64
     attention_unet_width: int = 32
+    attention_res_blocks: int = 4
     feature_mask_input: bool = True     # f^17_mask as an actor/critic input channel
     # rewards  R = sigma R_m + eta R_focus   (Eq. 6.8)
     reward: Literal["thesis", "wgan", "l2"] = "thesis"   # wgan: LearningToPaint's baseline reward
@@ -628,7 +636,8 @@ class PaintingAgent(Method):
         self.critic = ResNet18(self.critic_channels(), 1, c.critic_width, norm=False)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.attention = AttentionModule(c.attention_width, c.attention_unet_width, size=c.focus_size) \
+        self.attention = AttentionModule(c.attention_width, c.attention_unet_width, c.attention_res_blocks,
+                                         size=c.focus_size) \
             if c.attention else None
         self.disc = WGANDiscriminator() if c.reward == "wgan" else None
         self.disc_target = copy.deepcopy(self.disc).requires_grad_(False) if self.disc is not None else None
