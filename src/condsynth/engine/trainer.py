@@ -153,7 +153,17 @@ class Trainer:
                 out[f"ema.{name}.{k}"] = v
         return out
 
+    def _sync_buffers(self) -> None:
+        """DDP broadcasts buffers (BatchNorm statistics) from rank 0 at the start of each forward,
+        so after the last forward they differ by one update; make every rank hold rank 0's."""
+        if self.acc.num_processes > 1:
+            import torch.distributed as dist
+            for net in self.nets.values():
+                for buf in net.buffers():
+                    dist.broadcast(buf, src=0)
+
     def save(self) -> Path | None:
+        self._sync_buffers()
         if self.is_main:
             state = {
                 "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
