@@ -210,19 +210,23 @@ class FID(Metric):
         """Use saved statistics as the real side (then ``update(..., real=True)`` is not needed)."""
         self._reference = (np.asarray(mu, np.float64), np.asarray(sigma, np.float64), num_samples)
 
-    def update(self, images: torch.Tensor, real: bool) -> None:
-        if self.feature_fn is None:
-            raise RuntimeError("FID was built without feature_fn; call update_features instead")
-        self.update_features(self.feature_fn(images), real)
-
-    def update_features(self, feats: torch.Tensor, real: bool) -> None:
-        f = torch.as_tensor(feats).to(torch.float64).reshape(len(feats), -1)
+    def update(self, images: torch.Tensor | None = None, real: bool = True, *,
+               features: torch.Tensor | None = None) -> None:
+        """Add a batch of ``images`` (through ``feature_fn``) or of precomputed ``features``."""
+        if features is None:
+            if self.feature_fn is None:
+                raise RuntimeError("FID was built without feature_fn; pass features=...")
+            features = self.feature_fn(images)
+        f = torch.as_tensor(features).to(torch.float64).reshape(len(features), -1)
         if f.shape[1] != self.feature_dim:
             raise ValueError(f"expected {self.feature_dim}-d features, got {f.shape[1]}")
         side = "real" if real else "fake"
         setattr(self, f"{side}_sum", getattr(self, f"{side}_sum") + f.sum(0))
         setattr(self, f"{side}_outer", getattr(self, f"{side}_outer") + f.T @ f)
         setattr(self, f"{side}_n", getattr(self, f"{side}_n") + f.shape[0])
+
+    def update_features(self, feats: torch.Tensor, real: bool) -> None:
+        self.update(real=real, features=feats)
 
     def statistics(self, real: bool) -> tuple[np.ndarray, np.ndarray, int]:
         side = "real" if real else "fake"
@@ -259,14 +263,17 @@ class KID(Metric):
         self.add_state("real_feats", [], dist_reduce_fx="cat")
         self.add_state("fake_feats", [], dist_reduce_fx="cat")
 
-    def update(self, images: torch.Tensor, real: bool) -> None:
-        if self.feature_fn is None:
-            raise RuntimeError("KID was built without feature_fn; call update_features instead")
-        self.update_features(self.feature_fn(images), real)
+    def update(self, images: torch.Tensor | None = None, real: bool = True, *,
+               features: torch.Tensor | None = None) -> None:
+        if features is None:
+            if self.feature_fn is None:
+                raise RuntimeError("KID was built without feature_fn; pass features=...")
+            features = self.feature_fn(images)
+        f = torch.as_tensor(features).to(torch.float64).reshape(len(features), -1)
+        (self.real_feats if real else self.fake_feats).append(f)
 
     def update_features(self, feats: torch.Tensor, real: bool) -> None:
-        f = torch.as_tensor(feats).to(torch.float64).reshape(len(feats), -1)
-        (self.real_feats if real else self.fake_feats).append(f)
+        self.update(real=real, features=feats)
 
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         def cat(x):

@@ -51,13 +51,16 @@ class InceptionScore(Metric):
         self.splits, self.drop_first_logit = splits, drop_first_logit
         self.add_state("logits", [], dist_reduce_fx="cat")
 
-    def update(self, images: torch.Tensor) -> None:
-        if self.logits_fn is None:
-            raise RuntimeError("InceptionScore was built without logits_fn; call update_logits instead")
-        self.update_logits(self.logits_fn(images))
+    def update(self, images: torch.Tensor | None = None, *, logits: torch.Tensor | None = None) -> None:
+        """Add a batch of ``images`` (through ``logits_fn``) or of precomputed ``logits``."""
+        if logits is None:
+            if self.logits_fn is None:
+                raise RuntimeError("InceptionScore was built without logits_fn; pass logits=...")
+            logits = self.logits_fn(images)
+        self.logits.append(torch.as_tensor(logits).to(torch.float64))
 
     def update_logits(self, logits: torch.Tensor) -> None:
-        self.logits.append(torch.as_tensor(logits).to(torch.float64))
+        self.update(logits=logits)
 
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.cat(self.logits) if isinstance(self.logits, list) else self.logits
