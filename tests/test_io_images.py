@@ -71,3 +71,18 @@ def test_tensor_round_trip_and_atomic_save(tmp_path):
     save_image(tmp_path / "o.png", arr)
     assert (read_image(tmp_path / "o.png") == arr).all()
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left behind
+
+
+def test_atomic_outputs_have_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from condsynth.io.atomic import atomic_dir
+
+    save_image(tmp_path / "p.png", np.zeros((2, 2, 3), np.uint8))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "p.png").stat().st_mode) == 0o666 & ~umask
+    with atomic_dir(tmp_path / "d") as d:
+        (d / "f").write_text("x")
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask

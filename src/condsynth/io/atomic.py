@@ -13,6 +13,14 @@ import tempfile
 from pathlib import Path
 
 
+def _default_mode(is_dir: bool) -> int:
+    """The permissions a plain open()/mkdir() would give under the current umask (mkstemp and
+    mkdtemp create private 0600/0700 entries, which would make outputs unreadable to others)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if is_dir else 0o666) & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | Path):
     """Yield a temporary path next to ``final``; rename it onto ``final`` if the block succeeds."""
@@ -21,6 +29,7 @@ def atomic_path(final: str | Path):
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp" + final.suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, _default_mode(False))
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -42,6 +51,7 @@ def atomic_dir(final: str | Path):
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, _default_mode(True))
     try:
         yield tmp
         if final.exists():
