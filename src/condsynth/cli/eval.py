@@ -7,6 +7,7 @@ Examples::
     condsynth eval fid-stats real/ --out real_stats.npz # reference statistics, reused as `eval fid real_stats.npz gen/`
     condsynth eval is generated/ --splits 10            # Inception Score (needs weights with logits)
     condsynth eval ssim gt/ generated/                  # also psnr, msssim; folders paired by file name, or 2 videos
+    condsynth eval psnr gt_B/ --checkpoint runs/p2p --inputs test_A/   # a checkpoint's outputs as the generated set
     condsynth eval lmd gt.mp4 generated.mp4 --region mouth
     condsynth eval verify faces_a/ faces_b/ --threshold 0.6
 
@@ -45,10 +46,20 @@ def add_parser(subparsers) -> None:
                        help="how images are resized to 299x299 (default bilinear, as pytorch-fid)")
         p.add_argument("--batch-size", type=int, default=16)
 
+    def checkpoint_args(p):
+        p.add_argument("--checkpoint", default=None,
+                       help="an image-translation checkpoint (run folder or file): its outputs on --inputs are "
+                            "the generated set")
+        p.add_argument("--inputs", default=None, help="folder of condition images fed to --checkpoint")
+        p.add_argument("--keep-generated", type=Path, default=None,
+                       help="folder to keep the checkpoint's outputs in (default: a temporary folder)")
+
     p = sub.add_parser("fid", help="Frechet Inception Distance between two folders (or a folder and a .npz)")
     p.add_argument("a", help="reference folder of images, or reference statistics .npz")
-    p.add_argument("b", help="generated folder of images (or statistics .npz)")
+    p.add_argument("b", nargs="?", help="generated folder of images (or statistics .npz); "
+                                        "or leave out and give --checkpoint and --inputs")
     inception_args(p)
+    checkpoint_args(p)
     p.add_argument("--kid", action="store_true", help="also compute KID from the same features")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
@@ -63,8 +74,9 @@ def add_parser(subparsers) -> None:
 
     p = sub.add_parser("kid", help="Kernel Inception Distance between two folders")
     p.add_argument("a")
-    p.add_argument("b")
+    p.add_argument("b", nargs="?")
     inception_args(p)
+    checkpoint_args(p)
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -91,7 +103,9 @@ def add_parser(subparsers) -> None:
                        ("msssim", "mean 5-scale MS-SSIM")):
         p = sub.add_parser(name, help=f"{desc} between same-named images of two folders, or frames of two videos")
         p.add_argument("reference", help="ground-truth folder or video")
-        p.add_argument("generated", help="generated folder or video")
+        p.add_argument("generated", nargs="?", help="generated folder or video; or leave out and give "
+                                                    "--checkpoint and --inputs (outputs are named after the inputs)")
+        checkpoint_args(p)
         common(p, name)
         p.set_defaults(func=run_paired, metric_name=name)
 
@@ -126,22 +140,68 @@ def _finish(record, args, metric: str) -> int:
     return 0
 
 
+def _generated(args: argparse.Namespace, given):
+    """The generated side: a folder given on the command line, or a checkpoint's outputs on --inputs.
+
+    Returns ``(path, provenance, cleanup)``; provenance goes into the JSON record.
+    """
+    from condsynth.errors import UserError
+    if args.checkpoint is None:
+        if given is None:
+            raise UserError("give the generated folder, or --checkpoint CKPT --inputs DIR")
+        if args.inputs is not None:
+            raise UserError("--inputs is only used with --checkpoint")
+        return given, {}, lambda: None
+    if given is not None:
+        raise UserError(f"{given}: give either a generated folder or --checkpoint, not both")
+    if args.inputs is None:
+        raise UserError("--checkpoint needs --inputs DIR: the condition images to translate")
+    import shutil
+    import tempfile
+
+    from condsynth.io.images import list_images
+    from condsynth.pipelines.translate import TranslationPipeline
+    files = list_images(args.inputs)
+    pipe = TranslationPipeline.from_checkpoint(args.checkpoint, device="cpu")
+    if args.keep_generated:
+        out, cleanup = Path(args.keep_generated), (lambda: None)
+    else:
+        out = Path(tempfile.mkdtemp(prefix="condsynth-eval-"))
+        cleanup = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
+    pipe.translate_files(files, out, seed=0)
+    return str(out), {"checkpoint": str(args.checkpoint), "checkpoint_inputs": str(args.inputs),
+                      "generated": str(out) if args.keep_generated else "(temporary)"}, cleanup
+
+
+def _with_provenance(rec, provenance: dict):
+    rec.inputs.update(provenance)
+    return rec
+
+
 def run_fid(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_fid as fid
-    rec = fid(args.a, args.b, backend=args.backend, weights=args.weights, resize=args.resize,
-              batch_size=args.batch_size, with_kid=args.kid, kid_subsets=args.kid_subsets,
-              kid_subset_size=args.kid_subset_size, seed=args.seed, save_stats_a=args.save_stats, split=args.split,
-              sqrt_method=args.sqrt, weights_sha256=args.weights_sha256)
-    return _finish(rec, args, "fid")
+    gen, prov, cleanup = _generated(args, args.b)
+    try:
+        rec = fid(args.a, gen, backend=args.backend, weights=args.weights, resize=args.resize,
+                  batch_size=args.batch_size, with_kid=args.kid, kid_subsets=args.kid_subsets,
+                  kid_subset_size=args.kid_subset_size, seed=args.seed, save_stats_a=args.save_stats,
+                  split=args.split, sqrt_method=args.sqrt, weights_sha256=args.weights_sha256)
+    finally:
+        cleanup()
+    return _finish(_with_provenance(rec, prov), args, "fid")
 
 
 def run_kid(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_fid as fid
-    rec = fid(args.a, args.b, backend=args.backend, weights=args.weights, resize=args.resize,
-              batch_size=args.batch_size, with_kid=True, kid_subsets=args.kid_subsets,
-              kid_subset_size=args.kid_subset_size, seed=args.seed, split=args.split,
-              weights_sha256=args.weights_sha256)
-    return _finish(rec, args, "kid")
+    gen, prov, cleanup = _generated(args, args.b)
+    try:
+        rec = fid(args.a, gen, backend=args.backend, weights=args.weights, resize=args.resize,
+                  batch_size=args.batch_size, with_kid=True, kid_subsets=args.kid_subsets,
+                  kid_subset_size=args.kid_subset_size, seed=args.seed, split=args.split,
+                  weights_sha256=args.weights_sha256)
+    finally:
+        cleanup()
+    return _finish(_with_provenance(rec, prov), args, "kid")
 
 
 def run_fid_stats(args: argparse.Namespace) -> int:
@@ -162,8 +222,12 @@ def run_is(args: argparse.Namespace) -> int:
 
 def run_paired(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_paired as paired
-    rec = paired(args.metric_name, args.reference, args.generated, split=args.split)
-    return _finish(rec, args, args.metric_name)
+    gen, prov, cleanup = _generated(args, args.generated)
+    try:
+        rec = paired(args.metric_name, args.reference, gen, split=args.split)
+    finally:
+        cleanup()
+    return _finish(_with_provenance(rec, prov), args, args.metric_name)
 
 
 def run_lmd(args: argparse.Namespace) -> int:
