@@ -203,3 +203,23 @@ def test_eval_paired_metrics_on_a_checkpoints_outputs(scenes16, tmp_path, capsys
     assert "--checkpoint needs --inputs" in capsys.readouterr().err
     assert main(["eval", "ssim", str(tmp_path / "B"), "--out", str(out)]) == 2
     assert "give the generated folder" in capsys.readouterr().err
+
+
+def test_eval_painting_errors_with_masks(tmp_path):
+    pytest.importorskip("condsynth.metrics.painting")
+    rng = np.random.default_rng(0)
+    target = skdata.astronaut()[::8, ::8]                      # 64x64
+    canvas = np.clip(target + rng.normal(0, 20, target.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros(target.shape[:2], np.uint8)
+    mask[16:48, 16:48] = 255
+    canvas[mask > 0] = target[mask > 0]                        # foreground painted exactly
+    _save(tmp_path / "c" / "p.png", canvas)
+    _save(tmp_path / "t" / "p.png", target)
+    _save(tmp_path / "m" / "p.png", mask)
+    out = tmp_path / "paint.json"
+    assert main(["eval", "painting", str(tmp_path / "c"), str(tmp_path / "t"), "--masks", str(tmp_path / "m"),
+                 "--out", str(out)]) == 0
+    v = json.loads(out.read_text())["values"]
+    d = (canvas / 255.0 - target / 255.0) ** 2
+    assert v["l2_mean"] == pytest.approx(d.mean()) and v["fg_l2_mean"] == pytest.approx(0.0)
+    assert v["bg_l2_mean"] == pytest.approx(d.mean(-1)[mask == 0].mean())

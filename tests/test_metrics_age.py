@@ -105,3 +105,32 @@ def test_age_regressor_learns_and_roundtrips(utk_root, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(UserError, match="junk.safetensors"):
         load_age_regressor(tmp_path / "junk.safetensors")
+
+
+def test_eval_age_train_and_age_accuracy_cli(utk_root, tmp_path, capsys):
+    import json
+    import shutil
+
+    from condsynth.cli.main import main
+
+    est = tmp_path / "age.safetensors"
+    assert main(["eval", "age-train", str(utk_root), "--estimator", str(est), "--epochs", "2", "--size", "32",
+                 "--batch-size", "16", "--out", str(tmp_path / "train.json")]) == 0
+    rec = json.loads((tmp_path / "train.json").read_text())
+    assert rec["num_samples"]["train"] + rec["num_samples"]["test"] == 50 and rec["values"]["test_mae_years"] >= 0
+    assert "39_1_20170116174525125.jpg.chip.jpg" in " ".join(rec["extra"]["skipped_files"])
+    gen = tmp_path / "gen"
+    for f in sorted(utk_root.glob("*_*_*_*.jpg.chip.jpg")):
+        try:
+            g = __import__("condsynth.data.utkface", fromlist=["x"]).parse_utkface_name(f).group
+        except UserError:
+            continue
+        (gen / AGE_GROUP_NAMES[g]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, gen / AGE_GROUP_NAMES[g] / f.name)
+    out = tmp_path / "age.json"
+    assert main(["eval", "age", str(utk_root), str(gen), "--estimator", str(est), "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["values"]["rows"]
+    assert len(rows) == 10 and all(r["abs_diff"] < 1e-6 for r in rows)  # the same faces on both sides
+    assert "| Real |" in capsys.readouterr().out
+    assert main(["eval", "age", str(utk_root), str(tmp_path), "--estimator", str(est), "--out", str(out)]) == 2
+    assert "sub-folders named after the target age groups" in capsys.readouterr().err
