@@ -195,7 +195,8 @@ def run_paired(metric: str, dir_a, dir_b, *, data_range: float = 255.0, split: s
                        "Gaussian 11x11 sigma 1.5",
              "psnr": "10 log10(L^2/MSE), MSE over pixels and channels, mean over images; "
                      "identical pairs (inf) excluded from the mean"}[metric]
-    return MetricRecord(metric=metric, values=values, num_samples=len(scores), backend="condsynth.metrics.image_quality",
+    return MetricRecord(metric=metric, values=values, num_samples=len(scores),
+                        backend="condsynth.metrics.image_quality",
                         resolution=sorted(res) if len(res) > 1 else list(next(iter(res))), resize=None, split=split,
                         inputs={"reference": str(dir_a), "generated": str(dir_b)},
                         extra={"data_range": data_range, "protocol": proto,
