@@ -173,6 +173,17 @@ def test_tf_fid_weights_resolution_checksum_and_strict_keys(tmp_path, monkeypatc
     with pytest.raises(UserError, match="checksum"):
         get_backend("tf-fid")
 
+    # a pool3-only file (no fc.*): FID yes, IS a clear error
+    pool3_only = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    torch.save(pool3_only, tmp_path / "pool3.pth")
+    backend = get_backend("tf-fid", str(tmp_path / "pool3.pth"), weights_sha256="none")
+    assert not backend.has_logits
+    with torch.no_grad():
+        feats, logits = backend.forward(torch.zeros(1, 3, 80, 80), False)  # small input: fast
+    assert feats.shape == (1, 2048) and logits is None
+    with pytest.raises(UserError, match="no class logits"):
+        get_backend("tf-fid", str(tmp_path / "pool3.pth"), weights_sha256="none", need_logits=True)
+
     broken = dict(state)
     broken.pop("Mixed_7c.branch_pool.conv.weight")
     torch.save(broken, tmp_path / "broken.pth")

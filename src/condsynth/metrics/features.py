@@ -138,8 +138,9 @@ def _expected_sha(weights_sha256: str | None, default: str | None) -> str | None
 def tf_fid_backend(weights: str | None = None, weights_sha256: str | None = None) -> FeatureBackend:
     from condsynth.nn.inception import TF_FID_WEIGHTS_SHA256, load_fid_inception
     model, path = load_fid_inception(weights, sha256=_expected_sha(weights_sha256, TF_FID_WEIGHTS_SHA256))
-    return FeatureBackend("tf-fid", _inception_forward(model), True, path, sha256_of(path),
-                          notes=["TF 2015-12-05 Inception-v3 (pytorch-fid port) in condsynth.nn.inception"])
+    return FeatureBackend("tf-fid", _inception_forward(model), model.has_logits, path, sha256_of(path),
+                          notes=["TF 2015-12-05 Inception-v3 (pytorch-fid layout) in condsynth.nn.inception"
+                                 + ("" if model.has_logits else ", pool3 only (no classifier in the file)")])
 
 
 def fid_helper_path(weights: str | None = None, weights_sha256: str | None = None) -> Path:
@@ -191,7 +192,10 @@ def get_backend(name: str = "auto", weights: str | None = None, *, need_logits: 
     for a file that is knowingly different, such as StackGAN's fine-tuned CUB Inception).
     """
     if name == "tf-fid":
-        return tf_fid_backend(weights, weights_sha256)
+        backend = tf_fid_backend(weights, weights_sha256)
+        if need_logits and not backend.has_logits:
+            raise UserError(backend.no_logits_message())
+        return backend
     if name == "fid-helper":
         backend = fid_helper_backend(weights, weights_sha256)
         if need_logits:
@@ -199,9 +203,9 @@ def get_backend(name: str = "auto", weights: str | None = None, *, need_logits: 
         return backend
     if name == "auto":
         if weights is not None:  # an explicit file is never silently replaced by another backend
-            return tf_fid_backend(weights, weights_sha256)
+            return get_backend("tf-fid", weights, need_logits=need_logits, weights_sha256=weights_sha256)
         try:
-            return tf_fid_backend(weights, weights_sha256)
+            return get_backend("tf-fid", None, need_logits=need_logits, weights_sha256=weights_sha256)
         except MissingWeightsError as tf_missing:
             if need_logits:
                 raise

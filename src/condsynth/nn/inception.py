@@ -168,7 +168,8 @@ class InceptionE(nn.Module):
 class FIDInceptionV3(nn.Module):
     """The TF-FID Inception-v3: ``forward`` returns pool3 features (N x 2048) and/or the 1008 logits."""
 
-    def __init__(self, num_classes: int = TF_FID_NUM_CLASSES):
+    def __init__(self, num_classes: int | None = TF_FID_NUM_CLASSES):
+        """``num_classes=None`` builds the pool3-only network (for weight files without a classifier)."""
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
@@ -186,7 +187,11 @@ class FIDInceptionV3(nn.Module):
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048, max_pool=True)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = nn.Linear(2048, num_classes) if num_classes else None
+
+    @property
+    def has_logits(self) -> bool:
+        return self.fc is not None
 
     def pool3(self, x: torch.Tensor) -> torch.Tensor:
         """``N x 3 x 299 x 299`` in [-1, 1] -> ``N x 2048`` pool3 features (the FID features)."""
@@ -201,6 +206,8 @@ class FIDInceptionV3(nn.Module):
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """pool3 features -> unnormalised class scores (1008 for the TF graph)."""
+        if self.fc is None:
+            raise RuntimeError("this Inception has no classifier weights (pool3 only)")
         return self.fc(features)
 
     def forward(self, x: torch.Tensor, with_logits: bool = False):
@@ -227,8 +234,11 @@ def load_fid_inception(path: str | None = None, *, sha256: str | None = TF_FID_W
                     "(github.com/mseitzer/pytorch-fid/releases, tag fid_weights); copy it from a "
                     "machine that has it.")
     state = load_state_dict_file(wpath)
+    # A file without any fc.* tensors is a pool3-only export (FID/KID yes, Inception Score no).
+    has_fc = any(k.startswith("fc.") for k in state)
+    model = FIDInceptionV3(num_classes=state["fc.weight"].shape[0] if "fc.weight" in state else
+                           (TF_FID_NUM_CLASSES if has_fc else None))
     # Older exports lack BatchNorm's num_batches_tracked counters; they carry no information.
-    model = FIDInceptionV3(num_classes=state["fc.weight"].shape[0] if "fc.weight" in state else TF_FID_NUM_CLASSES)
     own = model.state_dict()
     for key in own:
         if key.endswith("num_batches_tracked") and key not in state:
