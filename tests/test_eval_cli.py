@@ -223,3 +223,12 @@ def test_eval_painting_errors_with_masks(tmp_path):
     d = (canvas / 255.0 - target / 255.0) ** 2
     assert v["l2_mean"] == pytest.approx(d.mean()) and v["fg_l2_mean"] == pytest.approx(0.0)
     assert v["bg_l2_mean"] == pytest.approx(d.mean(-1)[mask == 0].mean())
+
+
+def test_eval_fid_auto_without_any_weights_names_the_tf_fid_file(photo_dirs, no_weights, monkeypatch, capsys):
+    import condsynth.metrics.features as features
+    monkeypatch.setattr(features, "_fid_helper_package_file", lambda: None)  # as if fid-helper were absent
+    a, b = photo_dirs
+    assert main(["eval", "fid", str(a), str(b), "--out", str(no_weights / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "pt_inception-2015-12-05-6726825d.pth" in err and "CONDSYNTH_FID_INCEPTION" in err

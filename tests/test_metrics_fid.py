@@ -220,3 +220,30 @@ def test_in_project_inception_reproduces_fid_helper_torchscript():
         got = model.eval().pool3(img)
     assert expected.shape == got.shape == (1, 2048)
     assert float((expected - got).abs().max()) < 1e-4 * float(expected.abs().max())
+
+
+def test_metric_objects_take_images_through_a_backend():
+    """FID / IS objects on image batches in the toolkit's [-1, 1] range, through a FeatureBackend."""
+    from condsynth.metrics.features import FeatureBackend
+
+    seen = []
+
+    def forward(x, with_logits):  # a cheap stand-in network: records what it is fed
+        seen.append(x)
+        f = torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)  # 3*64 = 192-d
+        return f, (f[:, :10] * 5 if with_logits else None)
+
+    backend = FeatureBackend("toy", forward, True, None, None, feature_dim=192, comparable=False)
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.rand(6, 3, 32, 32, generator=g) * 2 - 1
+    fid = FID(feature_fn=backend.features_fn(value_range=(-1, 1)), feature_dim=192, sqrt_method="eigh")
+    fid.update(imgs, real=True)
+    fid.update(imgs, real=False)
+    assert abs(float(fid.compute())) < 1e-6
+    x = seen[0]
+    assert x.shape == (6, 3, 299, 299) and float(x.min()) >= -1 and float(x.max()) <= 1
+    is_ = InceptionScore(logits_fn=backend.logits_fn(), splits=2)
+    is_.update(imgs)
+    assert float(is_.compute()[0]) >= 1.0 - 1e-9
+    with pytest.raises(ValueError, match="value_range"):
+        backend(imgs)  # float images without a declared range are refused

