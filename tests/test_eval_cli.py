@@ -63,7 +63,11 @@ def test_eval_fid_offline_same_set_is_zero(photo_dirs, no_weights, capsys):
     assert rec["resolution"] == {"a": [256, 256], "b": [256, 256]}
     assert "align_corners=False" in rec["resize"] and rec["seed"] == 0
     assert "kid_mean" in rec["values"] and "kid_std" in rec["values"]
-    assert stats.is_file()
+    assert "low-rank" in rec["extra"]["matrix_sqrt"]
+    # saved statistics of A stand in for A: same value
+    out2 = no_weights / "fid2.json"
+    assert main(["eval", "fid", str(stats), str(b), "--out", str(out2)]) == 0
+    assert abs(json.loads(out2.read_text())["values"]["fid"]) < 1e-3
 
 
 def test_eval_fid_without_weights_names_the_file(photo_dirs, no_weights, capsys):

@@ -247,3 +247,19 @@ def test_metric_objects_take_images_through_a_backend():
     assert float(is_.compute()[0]) >= 1.0 - 1e-9
     with pytest.raises(ValueError, match="value_range"):
         backend(imgs)  # float images without a declared range are refused
+
+
+def test_low_rank_routes_with_one_or_two_factors(tmp_path):
+    from condsynth.metrics.fid import centred_factor, frechet_distance_general
+    rng = np.random.default_rng(5)
+    f1, f2 = rng.normal(size=(12, 32)), rng.normal(size=(200, 32)) * 0.8 + 0.1
+    (mu1, s1), (mu2, s2) = feature_statistics(f1), feature_statistics(f2)
+    expected = _fid_numpy(f1, f2)
+    one, how = frechet_distance_general(mu1, s1, mu2, s2, centred_factor(f1), None)
+    assert "low-rank" in how and one == pytest.approx(expected, rel=1e-6)
+    two, _ = frechet_distance_general(mu1, s1, mu2, s2, centred_factor(f1), centred_factor(f2))
+    assert two == pytest.approx(expected, rel=1e-6)
+    # the factor survives a statistics file
+    save_statistics(tmp_path / "s.npz", mu1, s1, 12, factor=centred_factor(f1))
+    *_, factor = load_statistics(tmp_path / "s.npz", with_factor=True)
+    assert np.allclose(factor, centred_factor(f1))

@@ -88,32 +88,68 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, method: str = 
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
 
 
+def centred_factor(features) -> np.ndarray:
+    """``A = (F - mu) / sqrt(n - 1)``, so that the unbiased covariance is ``A^T A``."""
+    f = np.asarray(features, np.float64)
+    return (f - f.mean(0)) / np.sqrt(f.shape[0] - 1)
+
+
+_HOW = {"sqrtm": "scipy.linalg.sqrtm (float64, imaginary-part check atol 1e-3)",
+        "eigh": "trace of sqrt via symmetric eigh (float64)",
+        "lowrank": "exact low-rank form from the centred features (float64)"}
+
+
+def frechet_distance_general(mu1, sigma1, mu2, sigma2, factor1=None, factor2=None,
+                             method: str = "auto") -> tuple[float, str]:
+    """FID from statistics, using covariance factors ``S = A^T A`` where a side has one.
+
+    With factors ``A`` (n1 x D) and ``B`` (n2 x D), the non-zero eigenvalues of S1 S2 are the
+    squared singular values of ``A B^T``, so ``Tr((S1 S2)^{1/2})`` is exactly its nuclear norm;
+    with one factor, the eigenvalues of S1 S2 are those of the small PSD matrix ``A S2 A^T``.
+    That replaces a D x D matrix square root (scipy's sqrtm of the singular 2048-d product takes
+    ~90 s on two cores and is the least accurate there) by an n x n problem. ``method='auto'``
+    takes this route whenever a factor is given and ``sqrtm`` otherwise; ``'lowrank'``,
+    ``'sqrtm'`` and ``'eigh'`` force one. Returns ``(fid, how the square root was taken)``.
+    """
+    if method == "auto":
+        method = "lowrank" if factor1 is not None or factor2 is not None else "sqrtm"
+    if method != "lowrank":
+        if method not in _HOW:
+            raise ValueError(f"method must be auto, lowrank, sqrtm or eigh, got {method!r}")
+        return frechet_distance(mu1, sigma1, mu2, sigma2, method=method), _HOW[method]
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    if mu1.shape != mu2.shape:
+        raise UserError(f"feature statistics have different sizes ({mu1.shape[0]} vs {mu2.shape[0]} dims): "
+                        "were they computed with the same network?")
+    if factor1 is not None and factor2 is not None:
+        tr_covmean = float(np.linalg.svd(np.asarray(factor1) @ np.asarray(factor2).T, compute_uv=False).sum())
+    elif factor1 is not None or factor2 is not None:
+        a, other = (factor1, s2) if factor1 is not None else (factor2, s1)
+        m = np.asarray(a) @ other @ np.asarray(a).T
+        tr_covmean = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum())
+    else:
+        raise ValueError("method 'lowrank' needs the features (a covariance factor) of at least one side")
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean), _HOW["lowrank"]
+
+
 def frechet_distance_from_features(feats1, feats2, method: str = "auto") -> tuple[float, str]:
     """FID straight from two ``N x D`` feature arrays; returns ``(fid, how the square root was taken)``.
 
-    With ``A = (F1 - mu1)/sqrt(n1-1)`` and ``B = (F2 - mu2)/sqrt(n2-1)``, S1 = A^T A and S2 = B^T B,
-    and the non-zero eigenvalues of S1 S2 are the squared singular values of A B^T (n1 x n2). So
-    Tr((S1 S2)^{1/2}) is exactly the nuclear norm of A B^T: an n1 x n2 SVD instead of a D x D
-    matrix square root. ``method='auto'`` uses it when a set has fewer samples than dimensions
-    (where scipy's sqrtm of the singular product is slowest and least stable: ~90 s for D = 2048 on
-    two cores) and ``sqrtm`` otherwise; ``'lowrank'``, ``'sqrtm'`` and ``'eigh'`` force one.
+    ``auto`` uses the exact low-rank form (see :func:`frechet_distance_general`) for a set with
+    fewer samples than dimensions, where it is both faster and more accurate, else ``sqrtm``.
     """
     f1, f2 = np.asarray(feats1, np.float64), np.asarray(feats2, np.float64)
     mu1, s1 = feature_statistics(f1)
     mu2, s2 = feature_statistics(f2)
     d = f1.shape[1]
-    if method == "auto":
-        method = "lowrank" if max(f1.shape[0], f2.shape[0]) < d else "sqrtm"
-    if method != "lowrank":
-        how = {"sqrtm": "scipy.linalg.sqrtm (float64, imaginary-part check atol 1e-3)",
-               "eigh": "trace of sqrt via symmetric eigh (float64)"}[method]
-        return frechet_distance(mu1, s1, mu2, s2, method=method), how
-    a = (f1 - mu1) / np.sqrt(f1.shape[0] - 1)
-    b = (f2 - mu2) / np.sqrt(f2.shape[0] - 1)
-    tr_covmean = float(np.linalg.svd(a @ b.T, compute_uv=False).sum())
-    diff = mu1 - mu2
-    fid = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
-    return fid, "exact low-rank: nuclear norm of the centred cross-feature matrix (float64)"
+    a1 = centred_factor(f1) if (method == "lowrank" or f1.shape[0] < d) else None
+    a2 = centred_factor(f2) if (method == "lowrank" or f2.shape[0] < d) else None
+    if method == "auto" and a1 is None and a2 is None:
+        method = "sqrtm"
+    return frechet_distance_general(mu1, s1, mu2, s2, a1 if method in ("auto", "lowrank") else None,
+                                    a2 if method in ("auto", "lowrank") else None, method)
 
 
 def kernel_inception_distance(feats1, feats2, *, num_subsets: int = 100, subset_size: int = 1000,
@@ -145,20 +181,29 @@ def kernel_inception_distance(feats1, feats2, *, num_subsets: int = 100, subset_
 # Reference statistics on disk
 
 def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray, num_samples: int,
-                    protocol: dict | None = None) -> Path:
-    """Write ``mu``/``sigma`` (+ sample count and protocol) to ``path`` (.npz) atomically."""
+                    protocol: dict | None = None, factor: np.ndarray | None = None) -> Path:
+    """Write ``mu``/``sigma`` (+ sample count and protocol) to ``path`` (.npz) atomically.
+
+    ``factor`` (the centred features / sqrt(n-1), stored when n < D) lets a later FID use the
+    exact low-rank route instead of a D x D square root.
+    """
     path = Path(path)
     if path.suffix != ".npz":
         raise UserError(f"{path}: reference statistics are saved as .npz")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:  # a file object: np.savez would otherwise append '.npz' to the temp name
+            extra = {} if factor is None else {"factor": np.asarray(factor, np.float64)}
             np.savez(fh, mu=np.asarray(mu, np.float64), sigma=np.asarray(sigma, np.float64),
-                     num_samples=np.int64(num_samples), protocol=np.array(json.dumps(protocol or {})))
+                     num_samples=np.int64(num_samples), protocol=np.array(json.dumps(protocol or {})), **extra)
     return path
 
 
-def load_statistics(path: str | Path) -> tuple[np.ndarray, np.ndarray, int, dict]:
-    """Read a statistics file written by :func:`save_statistics` (or pytorch-fid: ``mu``/``sigma`` only)."""
+def load_statistics(path: str | Path, with_factor: bool = False):
+    """Read a statistics file written by :func:`save_statistics` (or pytorch-fid: ``mu``/``sigma`` only).
+
+    Returns ``(mu, sigma, num_samples, protocol)``, plus the covariance factor (or None) when
+    ``with_factor``.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: statistics file not found")
@@ -169,13 +214,16 @@ def load_statistics(path: str | Path) -> tuple[np.ndarray, np.ndarray, int, dict
             mu, sigma = z["mu"].astype(np.float64), z["sigma"].astype(np.float64)
             n = int(z["num_samples"]) if "num_samples" in z else -1
             protocol = json.loads(str(z["protocol"])) if "protocol" in z else {}
+            factor = z["factor"].astype(np.float64) if "factor" in z else None
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - zip/format errors: the file is not what it claims
         raise UserError(f"{path}: not a readable .npz statistics file ({type(exc).__name__}: {exc})") from None
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise UserError(f"{path}: 'mu' has shape {mu.shape} and 'sigma' {sigma.shape}; expected (D,) and (D, D)")
-    return mu, sigma, n, protocol
+    if factor is not None and (factor.ndim != 2 or factor.shape[1] != mu.shape[0]):
+        raise UserError(f"{path}: 'factor' has shape {factor.shape}; expected (n, {mu.shape[0]})")
+    return (mu, sigma, n, protocol, factor) if with_factor else (mu, sigma, n, protocol)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import torch
 
 from condsynth.errors import UserError
 from condsynth.metrics.features import RESIZE_MODES, FeatureBackend, describe_resize, get_backend
-from condsynth.metrics.fid import (feature_statistics, frechet_distance, frechet_distance_from_features,
+from condsynth.metrics.fid import (centred_factor, feature_statistics, frechet_distance_general,
                                    kernel_inception_distance, load_statistics, save_statistics)
 from condsynth.metrics.image_quality import ms_ssim, psnr, ssim
 from condsynth.metrics.inception_score import inception_score_from_logits
@@ -55,14 +55,14 @@ def _open_side(source: str | Path, need_features: bool):
     if source.suffix == ".npz":
         if need_features:
             raise UserError(f"{source}: KID needs images, not saved statistics")
-        return load_statistics(source)
+        return load_statistics(source, with_factor=True)
     return ImageFolder(source, min_count=2)
 
 
 def _side(opened, source, backend: FeatureBackend, resize: str, batch_size: int):
     """Features (or saved statistics) for one side of FID / KID."""
     if not isinstance(opened, ImageFolder):
-        mu, sigma, n, proto = opened
+        mu, sigma, n, proto, factor = opened
         if proto.get("weights_sha256") and backend.weights_sha256 and proto["weights_sha256"] != backend.weights_sha256:
             raise UserError(f"{source}: statistics were computed with other Inception weights "
                             f"({proto.get('backend')}, sha256 {proto['weights_sha256'][:12]}...) than "
@@ -70,10 +70,14 @@ def _side(opened, source, backend: FeatureBackend, resize: str, batch_size: int)
         if proto.get("resize") and proto["resize"] != describe_resize(resize):
             raise UserError(f"{source}: statistics were computed with resize '{proto['resize']}', "
                             f"this run uses '{describe_resize(resize)}'")
-        return {"mu": mu, "sigma": sigma, "n": n, "resolution": proto.get("resolution"), "features": None}
+        return {"mu": mu, "sigma": sigma, "n": n, "resolution": proto.get("resolution"), "features": None,
+                "factor": factor}
     f = extract_features(opened, backend, resize=resize, batch_size=batch_size)
     mu, sigma = feature_statistics(f)
-    return {"mu": mu, "sigma": sigma, "n": len(opened), "resolution": list(opened.size), "features": f}
+    # With fewer samples than dimensions the centred features are a cheap, exact covariance factor.
+    factor = centred_factor(f) if f.shape[0] < f.shape[1] else None
+    return {"mu": mu, "sigma": sigma, "n": len(opened), "resolution": list(opened.size), "features": f,
+            "factor": factor}
 
 
 def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
@@ -88,20 +92,19 @@ def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, 
     net = get_backend(backend, weights, weights_sha256=weights_sha256)
     a = _side(opened_a, dir_a, net, resize, batch_size)
     b = _side(opened_b, dir_b, net, resize, batch_size)
-    if a["features"] is not None and b["features"] is not None:
-        fid, how = frechet_distance_from_features(a["features"], b["features"], method=sqrt_method)
-    else:  # one side is saved statistics: only the D x D route is possible
-        method = "sqrtm" if sqrt_method in ("auto", "lowrank") else sqrt_method
-        fid = frechet_distance(a["mu"], a["sigma"], b["mu"], b["sigma"], method=method)
-        how = {"sqrtm": "scipy.linalg.sqrtm (float64, imaginary-part check atol 1e-3)",
-               "eigh": "trace of sqrt via symmetric eigh (float64)"}[method]
+    fa, fb = a["factor"], b["factor"]
+    if sqrt_method == "lowrank":  # forced: build factors from whatever features there are
+        fa = fa if fa is not None or a["features"] is None else centred_factor(a["features"])
+        fb = fb if fb is not None or b["features"] is None else centred_factor(b["features"])
+    fid, how = frechet_distance_general(a["mu"], a["sigma"], b["mu"], b["sigma"], fa, fb, method=sqrt_method)
     values = {"fid": fid}
     if with_kid:
         values["kid_mean"], values["kid_std"] = kernel_inception_distance(
             a["features"], b["features"], num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
     if save_stats_a:
         save_statistics(save_stats_a, a["mu"], a["sigma"], a["n"],
-                        {**_protocol(net, resize), "resolution": a["resolution"], "source": str(dir_a)})
+                        {**_protocol(net, resize), "resolution": a["resolution"], "source": str(dir_a)},
+                        factor=a["factor"])
     notes = list(net.notes)
     if min(a["n"], b["n"]) < 2048:
         notes.append(f"fewer samples ({min(a['n'], b['n'])}) than feature dimensions (2048): the covariance is "
@@ -126,7 +129,8 @@ def run_fid_stats(folder, out, *, backend: str = "auto", weights: str | None = N
     net = get_backend(backend, weights, weights_sha256=weights_sha256)
     side = _side(opened, folder, net, resize, batch_size)
     save_statistics(out, side["mu"], side["sigma"], side["n"],
-                    {**_protocol(net, resize), "resolution": side["resolution"], "source": str(folder)})
+                    {**_protocol(net, resize), "resolution": side["resolution"], "source": str(folder)},
+                    factor=side["factor"])
     return MetricRecord(metric="fid-stats", values={"stats_file": str(out)}, num_samples=side["n"],
                         backend=net.name, weights_file=net.weights_file, weights_sha256=net.weights_sha256,
                         resolution=side["resolution"], resize=describe_resize(resize),
