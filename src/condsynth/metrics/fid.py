@@ -20,7 +20,6 @@ as JSON) so a dataset's side is computed once.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
