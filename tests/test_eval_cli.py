@@ -236,3 +236,29 @@ def test_eval_fid_auto_without_any_weights_names_the_tf_fid_file(photo_dirs, no_
     assert main(["eval", "fid", str(a), str(b), "--out", str(no_weights / "x.json")]) == 2
     err = capsys.readouterr().err
     assert "pt_inception-2015-12-05-6726825d.pth" in err and "CONDSYNTH_FID_INCEPTION" in err
+
+
+def test_eval_psnr_ssim_on_two_videos(tmp_path):
+    av = pytest.importorskip("av")
+    from condsynth.metrics.inputs import read_video_frames
+
+    rng = np.random.default_rng(0)
+    base = skdata.astronaut()[::4, ::4][:96, :96]
+    frames = [np.roll(base, 4 * i, axis=1) for i in range(3)]
+    noisy = [np.clip(f + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    for name, seq in (("gt.mp4", frames), ("gen.mp4", noisy)):
+        with av.open(str(tmp_path / name), "w") as c:
+            s = c.add_stream("libx264", rate=25)
+            s.width, s.height, s.pix_fmt = 96, 96, "yuv420p"
+            for f in seq:
+                for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                    c.mux(pkt)
+            for pkt in s.encode():
+                c.mux(pkt)
+    out = tmp_path / "psnr.json"
+    assert main(["eval", "psnr", str(tmp_path / "gt.mp4"), str(tmp_path / "gen.mp4"), "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    gt, gen = read_video_frames(tmp_path / "gt.mp4"), read_video_frames(tmp_path / "gen.mp4")
+    expected = np.mean([peak_signal_noise_ratio(a, b, data_range=255) for a, b in zip(gt, gen)])
+    assert rec["num_samples"] == 3 and abs(rec["values"]["mean"] - expected) < 1e-4
+    assert list(rec["extra"]["per_item"]) == ["frame00000", "frame00001", "frame00002"]

@@ -140,3 +140,13 @@ def test_bad_arguments():
         psnr(x, torch.rand(1, 3, 32, 30), data_range=1.0)
     with pytest.raises(UserError, match="MS-SSIM"):
         ms_ssim(x, x, data_range=1.0)  # 32 px is too small for 5 scales
+
+
+def test_make_metric_by_name():
+    from condsynth.errors import ConfigError
+    from condsynth.metrics import FID, LMD, make_metric
+    assert isinstance(make_metric("psnr", data_range=2.0), PSNR)
+    assert isinstance(make_metric("fid", feature_dim=8), FID)
+    assert isinstance(make_metric("lmd", region="face"), LMD)
+    with pytest.raises(ConfigError, match="unknown metric 'nope'"):
+        make_metric("nope")

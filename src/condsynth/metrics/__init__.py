@@ -5,15 +5,49 @@ torchmetrics ``Metric`` subclasses, so their states are all-reduced correctly un
 
 * image quality: :class:`SSIM`, :class:`MSSSIM`, :class:`PSNR` (:mod:`.image_quality`)
 * distribution: :class:`FID`, :class:`KID` (:mod:`.fid`), :class:`InceptionScore` (:mod:`.inception_score`)
-  with Inception backends from :mod:`.features`
-* text-image: VS similarity and R-precision (:mod:`.text_image`)
-* faces: LMD (:mod:`.lmd`), verification (:mod:`.verification`), age accuracy (:mod:`.age`)
+  with Inception backends from :mod:`.features` (``get_backend(...).features_fn()``)
+* text-image: :class:`VSSimilarity`, :class:`RPrecision` (:mod:`.text_image`)
+* faces: :class:`LMD` (:mod:`.lmd`), :class:`FaceVerification` (:mod:`.verification`),
+  :class:`AgeAccuracy` (:mod:`.age`)
 
-Every run writes a :class:`~condsynth.metrics.record.MetricRecord` (values + protocol) as JSON.
-Heavy modules (dlib, scipy) are imported only when used.
+``make_metric(name, **kwargs)`` builds one by name, for configs that list metrics.
+Every file-level run writes a :class:`~condsynth.metrics.record.MetricRecord` (values + protocol)
+as JSON. Modules needing scipy or dlib are imported only when one of their names is used.
 """
+
+from __future__ import annotations
+
+import importlib
 
 from condsynth.metrics.image_quality import MSSSIM, PSNR, SSIM, ms_ssim, psnr, ssim
 from condsynth.metrics.record import MetricRecord, write_record
 
-__all__ = ["SSIM", "MSSSIM", "PSNR", "ssim", "ms_ssim", "psnr", "MetricRecord", "write_record"]
+_LAZY = {
+    "FID": "fid", "KID": "fid", "InceptionScore": "inception_score", "VSSimilarity": "text_image",
+    "RPrecision": "text_image", "LMD": "lmd", "FaceVerification": "verification", "AgeAccuracy": "age",
+    "get_backend": "features",
+}
+
+# name in configs -> class name
+METRICS = {"ssim": "SSIM", "msssim": "MSSSIM", "psnr": "PSNR", "fid": "FID", "kid": "KID",
+           "is": "InceptionScore", "vs": "VSSimilarity", "r_precision": "RPrecision", "lmd": "LMD",
+           "verification": "FaceVerification", "age_accuracy": "AgeAccuracy"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"condsynth.metrics.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'condsynth.metrics' has no attribute {name!r}")
+
+
+def make_metric(name: str, **kwargs):
+    """A metric object by its config name (``ssim``, ``fid``, ``lmd``, ...), e.g. ``make_metric('psnr', data_range=2.0)``."""
+    from condsynth.errors import ConfigError
+    if name not in METRICS:
+        raise ConfigError(f"unknown metric '{name}'; choose one of {', '.join(METRICS)}")
+    cls = globals().get(METRICS[name]) or __getattr__(METRICS[name])
+    return cls(**kwargs)
+
+
+__all__ = ["SSIM", "MSSSIM", "PSNR", "ssim", "ms_ssim", "psnr", "MetricRecord", "write_record", "make_metric",
+           "METRICS", *_LAZY]
