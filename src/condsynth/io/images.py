@@ -103,7 +103,10 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
 
 def uint8_to_tensor(arr: np.ndarray) -> torch.Tensor:
     """``H x W x C`` uint8 -> ``C x H x W`` float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    arr = np.ascontiguousarray(arr)
+    if not arr.flags.writeable:  # arrays viewing PIL buffers are read-only; torch wants to own memory
+        arr = arr.copy()
+    return torch.from_numpy(arr).permute(2, 0, 1).float().div(127.5).sub(1.0)
 
 
 def tensor_to_uint8(t: torch.Tensor, value_range=(-1.0, 1.0)) -> np.ndarray:
