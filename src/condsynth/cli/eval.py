@@ -45,6 +45,7 @@ def add_parser(subparsers) -> None:
                        choices=("bilinear", "bilinear-antialias", "bicubic", "area", "nearest", "none"),
                        help="how images are resized to 299x299 (default bilinear, as pytorch-fid)")
         p.add_argument("--batch-size", type=int, default=16)
+        p.add_argument("--device", default="cpu", help="where the Inception runs: cpu (default), cuda, cuda:1, ...")
 
     def checkpoint_args(p):
         p.add_argument("--checkpoint", default=None,
@@ -245,7 +246,7 @@ def _generated(args: argparse.Namespace, given):
     from condsynth.io.images import list_images
     from condsynth.pipelines.translate import TranslationPipeline
     files = list_images(args.inputs)
-    pipe = TranslationPipeline.from_checkpoint(args.checkpoint, device="cpu")
+    pipe = TranslationPipeline.from_checkpoint(args.checkpoint, device=getattr(args, "device", "auto"))
     if args.keep_generated:
         out, cleanup = Path(args.keep_generated), (lambda: None)
     else:
@@ -268,7 +269,8 @@ def run_fid(args: argparse.Namespace) -> int:
         rec = fid(args.a, gen, backend=args.backend, weights=args.weights, resize=args.resize,
                   batch_size=args.batch_size, with_kid=args.kid, kid_subsets=args.kid_subsets,
                   kid_subset_size=args.kid_subset_size, seed=args.seed, save_stats_a=args.save_stats,
-                  split=args.split, sqrt_method=args.sqrt, weights_sha256=args.weights_sha256)
+                  split=args.split, sqrt_method=args.sqrt, weights_sha256=args.weights_sha256,
+                  device=args.device)
     finally:
         cleanup()
     return _finish(_with_provenance(rec, prov), args, "fid")
@@ -281,7 +283,7 @@ def run_kid(args: argparse.Namespace) -> int:
         rec = fid(args.a, gen, backend=args.backend, weights=args.weights, resize=args.resize,
                   batch_size=args.batch_size, with_kid=True, kid_subsets=args.kid_subsets,
                   kid_subset_size=args.kid_subset_size, seed=args.seed, split=args.split,
-                  weights_sha256=args.weights_sha256)
+                  weights_sha256=args.weights_sha256, device=args.device)
     finally:
         cleanup()
     return _finish(_with_provenance(rec, prov), args, "kid")
@@ -290,7 +292,7 @@ def run_kid(args: argparse.Namespace) -> int:
 def run_fid_stats(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_fid_stats as stats
     rec = stats(args.folder, args.stats, backend=args.backend, weights=args.weights, resize=args.resize,
-                batch_size=args.batch_size, weights_sha256=args.weights_sha256)
+                batch_size=args.batch_size, weights_sha256=args.weights_sha256, device=args.device)
     return _finish(rec, args, "fid-stats")
 
 
@@ -299,7 +301,7 @@ def run_is(args: argparse.Namespace) -> int:
     rec = run_inception_score(args.folder, backend=args.backend, weights=args.weights, resize=args.resize,
                               splits=args.splits, batch_size=args.batch_size,
                               drop_first_logit=args.drop_first_logit, split=args.split,
-                              weights_sha256=args.weights_sha256)
+                              weights_sha256=args.weights_sha256, device=args.device)
     return _finish(rec, args, "is")
 
 

