@@ -150,3 +150,26 @@ def test_make_metric_by_name():
     assert isinstance(make_metric("lmd", region="face"), LMD)
     with pytest.raises(ConfigError, match="unknown metric 'nope'"):
         make_metric("nope")
+
+
+def test_psnr_thesis_literal_channel_sum_and_gray(photo_pairs, tmp_path):
+    import json
+
+    from condsynth.cli.main import main
+    ref, dist = photo_pairs[0]
+    std = float(psnr(_t(dist), _t(ref), data_range=255.0)[0])
+    literal = float(psnr(_t(dist), _t(ref), data_range=255.0, channels="sum")[0])
+    assert literal == pytest.approx(std - 10 * math.log10(3), abs=1e-6)  # Eq. 2.9 sums the 3 channels
+    for d, img in (("gt", ref), ("gen", dist)):
+        (tmp_path / d).mkdir()
+        Image.fromarray(img).save(tmp_path / d / "x.png")
+    out = tmp_path / "p.json"
+    assert main(["eval", "psnr", str(tmp_path / "gt"), str(tmp_path / "gen"), "--gray", "--out", str(out)]) == 0
+    gray = lambda a: np.asarray(Image.fromarray(a).convert("L"))  # noqa: E731
+    rec = json.loads(out.read_text())
+    assert rec["values"]["mean"] == pytest.approx(peak_signal_noise_ratio(gray(ref), gray(dist), data_range=255),
+                                                  abs=1e-4)
+    assert rec["extra"]["colour"].startswith("luma")
+    assert main(["eval", "psnr", str(tmp_path / "gt"), str(tmp_path / "gen"), "--channels", "sum",
+                 "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["values"]["mean"] == pytest.approx(literal, abs=1e-4)

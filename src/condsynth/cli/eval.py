@@ -107,6 +107,12 @@ def add_parser(subparsers) -> None:
         p.add_argument("generated", nargs="?", help="generated folder or video; or leave out and give "
                                                     "--checkpoint and --inputs (outputs are named after the inputs)")
         checkpoint_args(p)
+        p.add_argument("--gray", action="store_true",
+                       help="compare the luma (ITU-R 601) instead of RGB, as ATVGnet's evaluation does for PSNR")
+        if name == "psnr":
+            p.add_argument("--channels", choices=("mean", "sum"), default="mean",
+                           help="MSE over pixels and channels (mean, the standard; default) or with the channels "
+                                "of a pixel summed, thesis Eq. 2.9 as printed (sum)")
         common(p, name)
         p.set_defaults(func=run_paired, metric_name=name)
 
@@ -309,7 +315,8 @@ def run_paired(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs import run_paired as paired
     gen, prov, cleanup = _generated(args, args.generated)
     try:
-        rec = paired(args.metric_name, args.reference, gen, split=args.split)
+        rec = paired(args.metric_name, args.reference, gen, split=args.split, gray=args.gray,
+                     psnr_channels=getattr(args, "channels", "mean"))
     finally:
         cleanup()
     return _finish(_with_provenance(rec, prov), args, args.metric_name)

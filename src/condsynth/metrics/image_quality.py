@@ -116,10 +116,20 @@ def ms_ssim(preds: torch.Tensor, target: torch.Tensor, *, data_range: float) -> 
     return torch.prod(stacked ** betas, dim=1).float()
 
 
-def psnr(preds: torch.Tensor, target: torch.Tensor, *, data_range: float) -> torch.Tensor:
-    """Per-image PSNR in dB, shape ``(N,)``; +inf where the images are identical."""
+def psnr(preds: torch.Tensor, target: torch.Tensor, *, data_range: float, channels: str = "mean") -> torch.Tensor:
+    """Per-image PSNR in dB, shape ``(N,)``; +inf where the images are identical.
+
+    ``channels='mean'`` (default): MSE over pixels and channels, the standard definition.
+    ``channels='sum'``: thesis Eq. 2.9 as printed, ``(1/mn) sum_ij ||f(i,j) - g(i,j)||^2`` with the
+    squared norm summing the channels of a pixel: 10 log10(C) dB lower for C channels. The two agree
+    on grayscale images.
+    """
     preds, target = _check_pair(preds, target, data_range)
+    if channels not in ("mean", "sum"):
+        raise ValueError(f"channels must be 'mean' or 'sum', got {channels!r}")
     mse = (preds - target).pow(2).flatten(1).mean(1)
+    if channels == "sum":
+        mse = mse * preds.shape[1]
     return (10.0 * torch.log10(float(data_range) ** 2 / mse)).float()  # log10(x/0) = +inf
 
 

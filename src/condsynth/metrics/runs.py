@@ -176,15 +176,28 @@ def _frame_pairs(a: Path, b: Path):
         yield pa.name, x, y
 
 
-def run_paired(metric: str, dir_a, dir_b, *, data_range: float = 255.0, split: str | None = None) -> MetricRecord:
+def _luma(img: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma as uint8 (PIL's 'L', the same weights as OpenCV's BGR2GRAY): ``H x W x 1``."""
+    from PIL import Image
+    return np.asarray(Image.fromarray(img).convert("L"))[..., None]
+
+
+def run_paired(metric: str, dir_a, dir_b, *, data_range: float = 255.0, split: str | None = None,
+               gray: bool = False, psnr_channels: str = "mean") -> MetricRecord:
     """SSIM / PSNR / MS-SSIM between same-named images of two folders (or frames of two videos).
 
     ``dir_a`` is the reference (ground truth), ``dir_b`` the generated set. Images are compared as
-    uint8 RGB values with ``data_range`` 255.
+    uint8 RGB values with ``data_range`` 255, or as their luma with ``gray`` (ATVGnet's evaluation
+    computes PSNR on grayscale frames). ``psnr_channels='sum'`` is thesis Eq. 2.9 read literally.
     """
     fn = PAIRED[metric]
+    if metric == "psnr":
+        def fn(p, t, data_range):  # noqa: E306 - bind the channel reduction
+            return psnr(p, t, data_range=data_range, channels=psnr_channels)
     scores, names, res = [], [], set()
     for name, x, y in _frame_pairs(Path(dir_a), Path(dir_b)):
+        if gray:
+            x, y = _luma(x), _luma(y)
         tx = torch.from_numpy(x).permute(2, 0, 1)[None].double()
         ty = torch.from_numpy(y).permute(2, 0, 1)[None].double()
         scores.append(float(fn(ty, tx, data_range=data_range)[0]))
@@ -196,14 +209,16 @@ def run_paired(metric: str, dir_a, dir_b, *, data_range: float = 255.0, split: s
               "std": float(s[finite].std()) if finite.any() else 0.0}
     if metric == "psnr":
         values["num_identical"] = int((~finite).sum())
-    proto = {"ssim": "Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, valid windows, RGB per-channel mean",
+    proto = {"ssim": "Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, valid windows, per-channel mean",
              "msssim": "5 scales, betas (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), 2x2 average pooling, "
                        "Gaussian 11x11 sigma 1.5",
-             "psnr": "10 log10(L^2/MSE), MSE over pixels and channels, mean over images; "
-                     "identical pairs (inf) excluded from the mean"}[metric]
+             "psnr": "10 log10(L^2/MSE), MSE over pixels and "
+                     + ("channels" if psnr_channels == "mean" else "summed channels (thesis Eq. 2.9 literally)")
+                     + ", mean over images; identical pairs (inf) excluded from the mean"}[metric]
     return MetricRecord(metric=metric, values=values, num_samples=len(scores),
                         backend="condsynth.metrics.image_quality",
                         resolution=sorted(res) if len(res) > 1 else list(next(iter(res))), resize=None, split=split,
                         inputs={"reference": str(dir_a), "generated": str(dir_b)},
                         extra={"data_range": data_range, "protocol": proto,
+                               "colour": "luma (ITU-R 601, uint8)" if gray else "RGB",
                                "per_item": dict(zip(names, [v if np.isfinite(v) else "inf" for v in scores]))})
