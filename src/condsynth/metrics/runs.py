@@ -190,10 +190,11 @@ def run_paired(metric: str, dir_a, dir_b, *, data_range: float = 255.0, split: s
     uint8 RGB values with ``data_range`` 255, or as their luma with ``gray`` (ATVGnet's evaluation
     computes PSNR on grayscale frames). ``psnr_channels='sum'`` is thesis Eq. 2.9 read literally.
     """
-    fn = PAIRED[metric]
     if metric == "psnr":
-        def fn(p, t, data_range):  # noqa: E306 - bind the channel reduction
+        def fn(p, t, data_range):  # bind the channel reduction
             return psnr(p, t, data_range=data_range, channels=psnr_channels)
+    else:
+        fn = PAIRED[metric]
     scores, names, res = [], [], set()
     for name, x, y in _frame_pairs(Path(dir_a), Path(dir_b)):
         if gray:
