@@ -160,6 +160,10 @@ class NeuralRenderer(nn.Module):
         return torch.sigmoid(self.conv(x)).squeeze(1)
 
 
+def build_renderer(cfg: RendererConfig) -> nn.Module:
+    return NeuralRenderer(cfg)
+
+
 class StrokeDataset(torch.utils.data.Dataset):
     """Random strokes, item ``i`` drawn deterministically from ``(seed, i)``: (params, alpha)."""
 
@@ -188,7 +192,7 @@ class RendererMethod(Method):
 
     def __init__(self, model_cfg: RendererConfig, data_cfg: RendererDataConfig):
         super().__init__(model_cfg, data_cfg)
-        self.renderer = NeuralRenderer(model_cfg)
+        self.renderer = build_renderer(model_cfg)
 
     def networks(self):
         return {"renderer": self.renderer}
@@ -247,7 +251,7 @@ def load_renderer(path: str, device="cpu") -> NeuralRenderer:
     raw = raw.get("config", raw)               # engine checkpoints: {"config": {method, model, ...}}
     from condsynth.config import from_dict
     cfg = from_dict(RendererConfig, raw.get("model", {}), prefix="model.")
-    net = NeuralRenderer(cfg)
+    net = build_renderer(cfg)
     sd = load_tensors(weights)
     sub = {k[len("renderer."):]: v.float() for k, v in sd.items() if k.startswith("renderer.")}
     try:
@@ -574,7 +578,9 @@ class PaintingAgentConfig:
     warmup: int = 400                   # env steps (of the whole batch of envs) before updates
     updates_per_step: float = 0.25      # LTP: 10 updates per 40-step episode
     noise_std: float = 0.0              # LTP: no exploration noise
-    joint_attention: bool = False       # let actor gradients reach the attention module
+    joint_attention: bool = True        # thesis: attention module and actor optimised jointly
+                                        # (the actor's loss also trains the attention module
+                                        # through the focused canvas); false: L_rec only (spec [R])
 
 
 class ReplayBuffer:
@@ -630,6 +636,12 @@ class PaintingAgent(Method):
         c = model_cfg
         self.renderer = load_renderer(resolve_asset(c.renderer))
         self.renderer.requires_grad_(False)
+        from condsynth.errors import ConfigError
+        if self.renderer.cfg.size != c.size:
+            raise ConfigError(f"model.size is {c.size} but the renderer {c.renderer} draws "
+                              f"{self.renderer.cfg.size}x{self.renderer.cfg.size} strokes")
+        if getattr(data_cfg, "size", c.size) != c.size:
+            raise ConfigError(f"data.size ({data_cfg.size}) must equal model.size ({c.size})")
         self.masks = FeatureMasks(c.feature_mask if c.reward != "wgan" else "none", c.vgg_weights,
                                   vgg_perceptual=(c.reward == "thesis" and c.vgg_weight > 0 and not for_inference))
         self.actor = ResNet18(self.actor_channels(), c.bundle * STROKE_PARAMS, c.actor_width, norm=True)
@@ -890,13 +902,17 @@ class PaintingAgent(Method):
 
         # 3. actor: maximise R(s, mu(s)) + V(s, T(s, mu(s))), through the frozen renderer
         self.critic.requires_grad_(False)
-        a = self.act(ctx.nets["actor"], c0, img, fm17, t, focus=f0 if not c.joint_attention else None)
+        joint = c.joint_attention and self.attention is not None
+        f_act = self.attention(c0) if joint else f0            # joint: actor gradients reach the module
+        a = self.act(ctx.nets["actor"], c0, img, fm17, t, focus=f_act)
         c1a, ala, csa = step_canvas(self.renderer, c0, a, c.bundle)
         ra, _ = self.reward(c0, c1a, ala, csa, img, fm17, fm2, vgg_t, f0, None)
         va = self.critic(self.critic_input(c0, c1a, img, fm17, (t + 1).float() / T)).squeeze(1)
         loss_actor = -(ra + va).mean()
         ctx.backward(loss_actor)
         ctx.step("actor")
+        if joint:
+            ctx.step("attention")
         self.critic.requires_grad_(True)
 
         # 4. soft target updates
