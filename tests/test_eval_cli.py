@@ -262,3 +262,14 @@ def test_eval_psnr_ssim_on_two_videos(tmp_path):
     expected = np.mean([peak_signal_noise_ratio(a, b, data_range=255) for a, b in zip(gt, gen)])
     assert rec["num_samples"] == 3 and abs(rec["values"]["mean"] - expected) < 1e-4
     assert list(rec["extra"]["per_item"]) == ["frame00000", "frame00001", "frame00002"]
+
+
+def test_image_folder_ignores_and_lists_non_image_files(tmp_path):
+    from condsynth.metrics.inputs import ImageFolder
+    for name in ("astronaut", "coffee"):
+        _save(tmp_path / "d" / f"{name}.png", getattr(skdata, name)()[:64, :64])
+    (tmp_path / "d" / "readme.txt").write_text("notes")
+    folder = ImageFolder(tmp_path / "d")
+    assert len(folder) == 2 and folder.skipped == ["readme.txt"] and folder.size == (64, 64)
+    batch = next(folder.batches(8))
+    assert batch.shape == (2, 3, 64, 64) and str(batch.dtype) == "torch.uint8"

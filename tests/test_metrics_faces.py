@@ -138,6 +138,12 @@ def test_lmd_on_real_photos_and_videos(photos, tmp_path, capsys):
     rc = main(["eval", "lmd", str(tmp_path / "real2.mp4"), str(tmp_path / "noface.mp4"), "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 2 and "noface.mp4: no face found (frame 0)" in err and err.count("\n") == 1
+    # --missing skip: generated frames without a face are left out and counted
+    _write_video(tmp_path / "partly.mp4", [astro, skdata.coffee()[:256, :256]])
+    assert main(["eval", "lmd", str(tmp_path / "real2.mp4"), str(tmp_path / "partly.mp4"), "--missing", "skip",
+                 "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["num_samples"] == 1 and rec["extra"]["skipped_frames_without_face"] == ["partly.mp4 frame 1"]
     # videos of different lengths
     rc = main(["eval", "lmd", str(tmp_path / "real.mp4"), str(tmp_path / "real2.mp4"), "--out", str(out)])
     assert rc == 2 and "has 2 frames" in capsys.readouterr().err

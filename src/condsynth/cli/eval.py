@@ -123,6 +123,8 @@ def add_parser(subparsers) -> None:
                    help="mouth: points 48-67 (default, as Chen et al.); face: all 68")
     p.add_argument("--size", type=int, default=None,
                    help="express distances in pixels of a SIZE x SIZE frame (default: native frame size)")
+    p.add_argument("--missing", choices=("error", "skip"), default="error",
+                   help="a generated frame without a detectable face: stop (default) or leave it out and count it")
     common(p, "lmd")
     p.set_defaults(func=run_lmd)
 
@@ -324,7 +326,8 @@ def run_paired(args: argparse.Namespace) -> int:
 
 def run_lmd(args: argparse.Namespace) -> int:
     from condsynth.metrics.faces_runs import run_lmd as lmd
-    rec = lmd(args.reference, args.generated, region=args.region, size=args.size, split=args.split)
+    rec = lmd(args.reference, args.generated, region=args.region, size=args.size, split=args.split,
+              missing=args.missing)
     return _finish(rec, args, "lmd")
 
 

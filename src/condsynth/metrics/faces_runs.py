@@ -48,8 +48,12 @@ def _landmarks_or_error(fa: FaceAnalyzer, img: np.ndarray, path: Path, label: st
 
 
 def run_lmd(reference, generated, *, region: str = "mouth", size: int | None = None,
-            split: str | None = None) -> MetricRecord:
-    """LMD between the frames of two videos (or two images, or same-named images of two folders)."""
+            split: str | None = None, missing: str = "error") -> MetricRecord:
+    """LMD between the frames of two videos (or two images, or same-named images of two folders).
+
+    ``missing='skip'`` leaves out frames where the *generated* frame has no detectable face (and
+    counts them in the record); a reference frame without a face is always an error.
+    """
     a, b = Path(reference), Path(generated)
     for p in (a, b):
         if not p.exists():
@@ -59,11 +63,18 @@ def run_lmd(reference, generated, *, region: str = "mouth", size: int | None = N
     metric = LMD(region=region)
     detectors: dict[str, int] = {}
     res = set()
+    skipped_frames: list[str] = []
     for pa, label, xa, pb, xb in seq:
         if xa.shape != xb.shape:
             raise UserError(f"{pb}: frame is {xb.shape[1]}x{xb.shape[0]} but {pa} is {xa.shape[1]}x{xa.shape[0]}")
         la, da = _landmarks_or_error(fa, xa, pa, label)
-        lb, db = _landmarks_or_error(fa, xb, pb, label)
+        try:
+            lb, db = _landmarks_or_error(fa, xb, pb, label)
+        except UserError:
+            if missing != "skip":
+                raise
+            skipped_frames.append(f"{pb.name} {label}".strip())
+            continue
         for d in (da, db):
             detectors[d] = detectors.get(d, 0) + 1
         h, w = xa.shape[:2]
@@ -71,6 +82,8 @@ def run_lmd(reference, generated, *, region: str = "mouth", size: int | None = N
         scale = (size / w, size / h) if size else (1.0, 1.0)
         metric.update(la[None], lb[None], scale=scale)
     out = metric.compute()
+    if out["frames"] == 0:
+        raise UserError(f"{b}: no generated frame has a detectable face; LMD is undefined")
     unit = f"pixels of a {size}x{size} frame" if size else "pixels of the native frame"
     return MetricRecord(
         metric=f"lmd-{region}", values={"mean": out["mean"], "std": out["std"]}, num_samples=out["frames"],
@@ -82,7 +95,8 @@ def run_lmd(reference, generated, *, region: str = "mouth", size: int | None = N
         notes=["points 48-67 (mouth)" if region == "mouth" else "all 68 points",
                "each landmark set centred on its own centroid; mean over points, then over frames "
                "(spec-avwnet-painting §2.11; ATVGnet's script sums over points instead)"],
-        extra={"unit": unit, "detectors": detectors, "std_over": "frames"})
+        extra={"unit": unit, "detectors": detectors, "std_over": "frames",
+               "skipped_frames_without_face": skipped_frames})
 
 
 def run_verification(a, b, *, threshold: float = DEFAULT_THRESHOLD, split: str | None = None) -> MetricRecord:

@@ -77,7 +77,7 @@ def _side(opened, source, backend: FeatureBackend, resize: str, batch_size: int)
     # With fewer samples than dimensions the centred features are a cheap, exact covariance factor.
     factor = centred_factor(f) if f.shape[0] < f.shape[1] else None
     return {"mu": mu, "sigma": sigma, "n": len(opened), "resolution": list(opened.size), "features": f,
-            "factor": factor}
+            "factor": factor, "skipped": opened.skipped}
 
 
 def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, resize: str = "bilinear",
@@ -106,6 +106,9 @@ def run_fid(dir_a, dir_b, *, backend: str = "auto", weights: str | None = None, 
                         {**_protocol(net, resize), "resolution": a["resolution"], "source": str(dir_a)},
                         factor=a["factor"])
     notes = list(net.notes)
+    for side, src in ((a, dir_a), (b, dir_b)):
+        if side.get("skipped"):
+            notes.append(f"{src}: ignored {len(side['skipped'])} non-image file(s), e.g. {side['skipped'][0]}")
     if min(a["n"], b["n"]) < 2048:
         notes.append(f"fewer samples ({min(a['n'], b['n'])}) than feature dimensions (2048): the covariance is "
                      "rank-deficient and FID is biased upwards; papers use 10k-50k images")
