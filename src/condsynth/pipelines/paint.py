@@ -319,7 +319,7 @@ class Painter:
             raise CheckpointError(f"{folder}: a '{conf.get('method')}' checkpoint, not a painting agent")
         mcfg = from_dict(P.PaintingAgentConfig, conf.get("model") or {}, prefix="model.")
         from condsynth.data.painting import PaintingDataConfig
-        agent = P.PaintingAgent(mcfg, PaintingDataConfig(), for_inference=True)
+        agent = P.PaintingAgent(mcfg, PaintingDataConfig(size=mcfg.size), for_inference=True)
         weights = load_tensors(weights_file)
         for name in ("actor", "attention", "renderer"):
             net = getattr(agent, name, None)

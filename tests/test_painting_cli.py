@@ -1,0 +1,165 @@
+"""``condsynth paint`` and the painting API: outputs, round trip, and bad inputs (one clear line)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from condsynth.cli.main import main
+from condsynth.models import painting as P
+
+
+@pytest.fixture(scope="module")
+def tiny_agent(tmp_path_factory):
+    """A tiny 32x32 agent checkpoint in the engine's layout (config.json + model.safetensors)."""
+    from condsynth.config import to_dict
+    from condsynth.data.painting import PaintingDataConfig
+    from condsynth.io.state import save_tensors
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("agent")
+    rcfg = P.RendererConfig(size=32, fc=[64, 1024], base_channels=4, conv_widths=[8])
+    rdir = root / "renderer"
+    rdir.mkdir()
+    r = P.NeuralRenderer(rcfg)
+    save_tensors(rdir / "model.safetensors", {f"renderer.{k}": v for k, v in r.state_dict().items()})
+    (rdir / "config.json").write_text(json.dumps({"config": {"method": "painting_renderer", "model": to_dict(rcfg)}}))
+    cfg = P.PaintingAgentConfig(renderer=str(rdir), size=32, focus_size=16, net_input_size=32, max_step=4,
+                                actor_width=4, critic_width=4, attention_width=8, attention_unet_width=4,
+                                attention_res_blocks=1, feature_mask="saliency", vgg_weight=0.0)
+    agent = P.PaintingAgent(cfg, PaintingDataConfig(size=32))
+    adir = root / "agent"
+    adir.mkdir()
+    w = {}
+    for name, net in agent.networks().items():
+        w.update({f"{name}.{k}": v for k, v in net.state_dict().items()})
+    save_tensors(adir / "model.safetensors", w)
+    (adir / "config.json").write_text(json.dumps({"config": {"method": "painting_agent", "model": to_dict(cfg),
+                                                             "data": {"size": 32}}, "step": 0}))
+    return adir
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)).save(p)
+    return p
+
+
+def run(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def test_paint_command_writes_all_outputs(tiny_agent, photo, tmp_path, capsys):
+    out = tmp_path / "o" / "painting.png"
+    code, err = run(["paint", str(photo), "--strokes", "12", "--out", str(out), "--checkpoint", str(tiny_agent),
+                     "--animation", str(tmp_path / "a.gif"), "--svg", str(tmp_path / "s.svg"),
+                     "--json", str(tmp_path / "s.json"), "--contact-sheet", str(tmp_path / "c.png")], capsys)
+    assert code == 0, err
+    assert Image.open(out).size == (32, 32)
+    gif = Image.open(tmp_path / "a.gif")
+    assert gif.n_frames >= 3                                             # 12 strokes, a frame per 5 + final hold
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert len(doc["strokes"]) == 12 and len(doc["strokes"][0]) == 13
+    svg = (tmp_path / "s.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<g ") == 12
+    assert (tmp_path / "c.png").exists()
+
+
+def test_mp4_animation(tiny_agent, photo, tmp_path, capsys):
+    code, err = run(["paint", str(photo), "-n", "10", "--out", str(tmp_path / "p.png"), "--checkpoint",
+                     str(tiny_agent), "--animation", str(tmp_path / "a.mp4")], capsys)
+    assert code == 0, err
+    import av
+    with av.open(str(tmp_path / "a.mp4")) as box:
+        assert sum(1 for _ in box.decode(video=0)) >= 2
+
+
+@pytest.mark.parametrize("n", ["0", "-3", "abc", "2.5", "1000001"])
+def test_bad_stroke_counts_are_one_line(n, tiny_agent, photo, tmp_path, capsys):
+    out = tmp_path / "p.png"
+    code, err = run(["paint", str(photo), "--strokes", n, "--out", str(out), "--checkpoint", str(tiny_agent)], capsys)
+    assert code == 2 and err.startswith("condsynth: error:") and "stroke count" in err
+    assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_not_an_image_and_missing_file(tiny_agent, tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("hello, I am not an image")
+    out = tmp_path / "p.png"
+    code, err = run(["paint", str(bad), "--out", str(out), "--checkpoint", str(tiny_agent)], capsys)
+    assert code == 2 and str(bad) in err and len(err.splitlines()) == 1 and not out.exists()
+    code, err = run(["paint", str(tmp_path / "nope.jpg"), "--out", str(out), "--checkpoint", str(tiny_agent)], capsys)
+    assert code == 2 and "not found" in err and not out.exists()
+
+
+def test_bad_output_suffix_and_bad_checkpoint(photo, tiny_agent, tmp_path, capsys):
+    code, err = run(["paint", str(photo), "--out", str(tmp_path / "p.txt"), "--checkpoint", str(tiny_agent)], capsys)
+    assert code == 2 and "p.txt" in err
+    code, err = run(["paint", str(photo), "--out", str(tmp_path / "p.png"), "--animation", str(tmp_path / "a.avi"),
+                     "--checkpoint", str(tiny_agent)], capsys)
+    assert code == 2 and "a.avi" in err
+    code, err = run(["paint", str(photo), "--out", str(tmp_path / "p.png"), "--checkpoint", str(tmp_path)], capsys)
+    assert code == 2 and "checkpoint" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["1x1", "cmyk", "16bit", "rgba", "palette", "gray", "large"])
+def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
+    p = tmp_path / f"{kind}.png"
+    rng = np.random.default_rng(1)
+    if kind == "1x1":
+        Image.new("RGB", (1, 1), (200, 30, 40)).save(p)
+    elif kind == "cmyk":
+        p = tmp_path / "cmyk.jpg"
+        Image.new("CMYK", (30, 20), (10, 200, 30, 5)).save(p)
+    elif kind == "16bit":
+        Image.fromarray(rng.integers(0, 65535, (20, 30), dtype=np.uint16)).save(p)
+    elif kind == "rgba":
+        a = rng.integers(0, 255, (20, 30, 4), dtype=np.uint8)
+        Image.fromarray(a, "RGBA").save(p)
+    elif kind == "palette":
+        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).convert("P").save(p)
+    elif kind == "gray":
+        Image.fromarray(rng.integers(0, 255, (20, 30), dtype=np.uint8)).save(p)
+    else:
+        Image.new("RGB", (4000, 3000), (90, 120, 200)).save(p)
+    out = tmp_path / "p.png"
+    code, err = run(["paint", str(p), "-n", "5", "--out", str(out), "--checkpoint", str(tiny_agent)], capsys)
+    assert code == 0, err
+    arr = np.asarray(Image.open(out))
+    assert arr.shape == (32, 32, 3)
+    if kind == "1x1":
+        from condsynth.pipelines.paint import load_target
+        t, _ = load_target(p, 32)
+        assert torch.allclose(t[0, :, 5, 5], torch.tensor([200, 30, 40]) / 255.0, atol=0.01)  # a flat colour
+
+
+def test_api_round_trip_strokes_reproduce_the_canvas(tiny_agent, photo, tmp_path):
+    from condsynth.pipelines.paint import Painter, load_strokes_json
+    painter = Painter.from_pretrained(str(tiny_agent))
+    res = painter.paint(photo, 13)
+    assert res.strokes.shape == (13, 13) and res.canvas.shape == (32, 32, 3) and res.frames[-1][0] == 13
+    res.save(tmp_path / "p.png", json_path=tmp_path / "p.json")
+    strokes = torch.from_numpy(load_strokes_json(tmp_path / "p.json"))
+    with torch.no_grad():
+        canvas = P.step_canvas(painter.renderer, torch.zeros(1, 3, 32, 32), strokes.reshape(1, -1), 13)[0]
+    assert np.allclose(canvas[0].permute(1, 2, 0).numpy(), res.canvas, atol=1e-4)   # JSON keeps 5 decimals
+
+
+def test_optimize_mode_beats_black_and_divide_mode(tiny_agent, photo):
+    from condsynth.pipelines.paint import Painter
+    painter = Painter.from_pretrained(str(tiny_agent))
+    res = painter.paint(photo, 10, mode="optimize", optimize_iters=5, optimize_group=5)
+    black = float(np.mean(res.target ** 2))
+    assert res.mse < black and res.strokes.shape == (10, 13)
+    big = painter.paint(photo, 20, divide=2)
+    assert big.canvas.shape == (64, 64, 3) and big.strokes.shape[1] == 13
+    assert big.strokes.shape[0] == 10 + 4 * 2                          # half global, the rest per patch
+    with pytest.raises(Exception, match="mode"):
+        painter.paint(photo, 5, mode="paint-by-numbers")
