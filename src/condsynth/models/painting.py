@@ -480,9 +480,11 @@ class WGANDiscriminator(nn.Module):
         layers.append(wn(nn.Conv2d(128, 1, 5, 2, 2)))
         self.net = nn.Sequential(*layers)
 
+    def net_forward(self, x):
+        return F.adaptive_avg_pool2d(self.net(x), 1).flatten(1).squeeze(1)
+
     def forward(self, target, canvas):
-        x = self.net(torch.cat([target, canvas], 1))
-        return F.adaptive_avg_pool2d(x, 1).flatten(1).squeeze(1)
+        return self.net_forward(torch.cat([target, canvas], 1))
 
 
 # =============================================================================================
@@ -561,7 +563,7 @@ class PaintingAgentConfig:
     vgg_weights: Optional[str] = None
     vgg_weight: float = 1.0             # weight of L_vgg inside L_m (0 disables, no VGG needed)
     use_focus_reward: bool = True
-    focus_reward: Literal["neg"] = "neg"   # Eq. 6.7 read causally: R_focus(t) = -L_focus(t)
+    focus_reward: Literal["neg", "fg_improve"] = "neg"   # Eq. 6.7, see reward()
     sigma: float = 2.0
     eta: float = 1.0
     trunc_lambda: float = 1.0           # lambda of the truncated L1
@@ -748,7 +750,18 @@ class PaintingAgent(Method):
         return torch.sigmoid(actor(self.actor_input(canvas, target, fm17, tfrac, focus)))
 
     # ---- rewards (Eq. 6.4-6.8), computed inside the graph
-    def reward(self, c0, c1, alpha, cstroke, target, fm17, fm2, vgg_t, f0=None, f1=None):
+    def _focus_grad(self, canvas):
+        """F = Att(canvas) with gradients to the canvas only (module frozen for this pass, eval BN)."""
+        was = self.attention.training
+        self.attention.eval()
+        self.attention.requires_grad_(False)
+        try:
+            return self.attention(canvas)
+        finally:
+            self.attention.requires_grad_(True)
+            self.attention.train(was)
+
+    def reward(self, c0, c1, alpha, cstroke, target, fm17, fm2, vgg_t, f0=None, f1=None, mask=None):
         """R(C_t, a_t) per image, and a dict of its parts for logging."""
         c = self.model_cfg
         if c.reward == "wgan":
@@ -771,14 +784,26 @@ class PaintingAgent(Method):
         parts["r_m"] = r_m.mean()
         if c.use_focus_reward and self.attention is not None:
             f0 = self.focus(c0) if f0 is None else f0              # F_t (detached)
-            f1 = self.focus(c1) if f1 is None else f1              # F_{t+1}
             s = c.focus_size
-            b, k = alpha.shape[:2]
-            a_small = down(alpha.flatten(0, 1), s).view(b, k, 1, s, s)
-            c_small = down(cstroke.flatten(0, 1), s).view(b, k, 3, s, s)
-            blend = composite(f0, a_small, c_small)                # B_t: strokes over F_t
-            lf = focus_loss(blend, f1, fm2, c.trunc_lambda)        # Eq. 6.6
-            r_focus = -lf                                          # Eq. 6.7 (causal reading, spec 3.6)
+            if c.focus_reward == "neg":
+                # Eq. 6.6 with the strokes blended onto F_t; Eq. 6.7 read causally as
+                # R_focus(t) = -L_focus(t) (spec 3.6: L_focus(t+1) would need the next action).
+                f1 = self.focus(c1) if f1 is None else f1          # F_{t+1}
+                b, k = alpha.shape[:2]
+                a_small = down(alpha.flatten(0, 1), s).view(b, k, 1, s, s)
+                c_small = down(cstroke.flatten(0, 1), s).view(b, k, 3, s, s)
+                blend = composite(f0, a_small, c_small)            # B_t: strokes over F_t
+                lf = focus_loss(blend, f1, fm2, c.trunc_lambda)    # Eq. 6.6
+                r_focus = -lf
+            else:
+                # "fg_improve" (spec 3.6 variant b), in Eq. 6.7's difference form:
+                # R_focus = D(t) - D(t+1), D = mean(min(|F - down(I * M)|, lambda) * f^2_mask); the
+                # gradient reaches the action through Att(C_{t+1}) (module frozen in this pass).
+                goal = down(target * (mask if mask is not None else 1.0), s)
+                f1 = self._focus_grad(c1) if f1 is None else f1
+                d0 = focus_loss(f0, goal, fm2, c.trunc_lambda)
+                d1 = focus_loss(f1, goal, fm2, c.trunc_lambda)
+                r_focus = d0 - d1
             r = r + c.eta * r_focus                                # Eq. 6.8, + eta * R_focus
             parts["r_focus"] = r_focus.mean()
         return r * c.reward_scale, parts
@@ -847,18 +872,20 @@ class PaintingAgent(Method):
         return logs
 
     def _gan_step(self, ctx, target, canvas):
-        """WGAN-GP step of LTP's reward discriminator: real (I, I) vs fake (I, C), lambda_gp = 10."""
+        """WGAN-GP step of LTP's reward discriminator: real (I, I) vs fake (I, C), lambda_gp = 10,
+        the penalty on the whole 6-channel interpolate; target D soft-updated with tau = 0.001."""
         d = ctx.nets["disc"]
+        real_in, fake_in = torch.cat([target, target], 1), torch.cat([target, canvas], 1)
         real, fake = d(target, target), d(target, canvas)
         eps = torch.rand(target.shape[0], 1, 1, 1, device=target.device)
-        mix = (eps * target + (1 - eps) * canvas).detach().requires_grad_(True)
-        out = d(target, mix)
+        mix = (eps * real_in + (1 - eps) * fake_in).detach().requires_grad_(True)
+        out = d(mix[:, :3], mix[:, 3:])
         g = torch.autograd.grad(out.sum(), mix, create_graph=True)[0]
         gp = ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
         loss = fake.mean() - real.mean() + 10.0 * gp
         ctx.backward(loss)
         ctx.step("disc")
-        self.soft_update(self.disc_target, self.disc, self.model_cfg.tau)
+        self.soft_update(self.disc_target, self.disc, 0.001)
         return {"loss_disc": loss.detach()}
 
     def update(self, ctx):
@@ -887,11 +914,11 @@ class PaintingAgent(Method):
                 logs.update(self._gan_step(ctx, img, c1))
         with torch.no_grad():
             f0, f1 = self.focus(c0), self.focus(c1)        # F_t, F_{t+1}, shared by the terms below
-            r0, parts = self.reward(c0, c1, al1, cs1, img, fm17, fm2, vgg_t, f0, f1)
+            r0, parts = self.reward(c0, c1, al1, cs1, img, fm17, fm2, vgg_t, f0, f1, mask)
             self.actor_target.eval()
             a1 = self.act(self.actor_target, c1, img, fm17, t + 1, focus=f1)
             c2, al2, cs2 = step_canvas(self.renderer, c1, a1, c.bundle)
-            r1, _ = self.reward(c1, c2, al2, cs2, img, fm17, fm2, vgg_t, f1, None)
+            r1, _ = self.reward(c1, c2, al2, cs2, img, fm17, fm2, vgg_t, f1, None, mask)
             v1 = self.critic_target(self.critic_input(c1, c2, img, fm17, (t + 2).float() / T)).squeeze(1)
             done = (t + 1 >= c.max_step).float()
             y = r0 + c.gamma * (1 - done) * (r1 + v1)
@@ -906,7 +933,7 @@ class PaintingAgent(Method):
         f_act = self.attention(c0) if joint else f0            # joint: actor gradients reach the module
         a = self.act(ctx.nets["actor"], c0, img, fm17, t, focus=f_act)
         c1a, ala, csa = step_canvas(self.renderer, c0, a, c.bundle)
-        ra, _ = self.reward(c0, c1a, ala, csa, img, fm17, fm2, vgg_t, f0, None)
+        ra, _ = self.reward(c0, c1a, ala, csa, img, fm17, fm2, vgg_t, f0, None, mask)
         va = self.critic(self.critic_input(c0, c1a, img, fm17, (t + 1).float() / T)).squeeze(1)
         loss_actor = -(ra + va).mean()
         ctx.backward(loss_actor)
