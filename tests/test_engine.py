@@ -116,3 +116,22 @@ def test_lr_schedules():
     assert [lin(s) for s in (0, 9, 10, 15, 20, 25)] == [1.0, 1.0, 1.0, 0.5, 0.0, 0.0]
     step = lr_factor(ScheduleConfig(kind="step", step_size=5, gamma=0.5))
     assert [step(s) for s in (0, 4, 5, 10)] == [1.0, 1.0, 0.5, 0.25]
+
+
+def test_logs_tensorboard_jsonl_and_grids(scenes16, tmp_path):
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "logs"
+    train(load_experiment_config(CONFIG, tiny_pix2pix_overrides(scenes16, run, steps=3,
+                                                                   **{"train.grad_clip": 1.0})))
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert {"loss_D", "loss_G_L1", "lr/G", "steps_per_s", "epoch"} <= rows[0].keys()
+    assert sorted(p.name for p in (run / "images").iterdir()) == ["step_00000003.png"]
+    acc = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    assert len(acc.Scalars("loss_G_L1")) == 3
+    assert len(acc.Tags()["images"]) == 1
+    assert (run / "config.yaml").is_file()
