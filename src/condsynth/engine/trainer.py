@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,8 +280,12 @@ class Trainer:
                                   self.device, self.step, self.epoch)
                 logs = {k: float(v) for k, v in self.method.training_step(batch, ctx).items()}
                 self._check_finite(logs)
-                for s in self.schedulers.values():
-                    s.step()
+                with warnings.catch_warnings():
+                    # a method may skip an optimizer on some steps (DDPG while its replay buffer
+                    # fills); the schedule still follows the global step, so the warning is noise
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+                    for s in self.schedulers.values():
+                        s.step()
                 for name, ema in self.ema.items():
                     ema.update_parameters(self.nets[name])
                 self.step += 1
