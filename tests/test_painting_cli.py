@@ -58,7 +58,8 @@ def run(args, capsys):
 
 def test_paint_command_writes_all_outputs(tiny_agent, photo, tmp_path, capsys):
     out = tmp_path / "o" / "painting.png"
-    code, err = run(["paint", str(photo), "--strokes", "12", "--out", str(out), "--checkpoint", str(tiny_agent),
+    code, err = run(["paint", str(photo), "--strokes", "12", "--mode", "agent", "--out", str(out),
+                     "--checkpoint", str(tiny_agent),
                      "--animation", str(tmp_path / "a.gif"), "--svg", str(tmp_path / "s.svg"),
                      "--json", str(tmp_path / "s.json"), "--contact-sheet", str(tmp_path / "c.png")], capsys)
     assert code == 0, err
@@ -73,7 +74,7 @@ def test_paint_command_writes_all_outputs(tiny_agent, photo, tmp_path, capsys):
 
 
 def test_mp4_animation(tiny_agent, photo, tmp_path, capsys):
-    code, err = run(["paint", str(photo), "-n", "10", "--out", str(tmp_path / "p.png"), "--checkpoint",
+    code, err = run(["paint", str(photo), "-n", "10", "--mode", "agent", "--out", str(tmp_path / "p.png"), "--checkpoint",
                      str(tiny_agent), "--animation", str(tmp_path / "a.mp4")], capsys)
     assert code == 0, err
     import av
@@ -87,6 +88,15 @@ def test_bad_stroke_counts_are_one_line(n, tiny_agent, photo, tmp_path, capsys):
     code, err = run(["paint", str(photo), "--strokes", n, "--out", str(out), "--checkpoint", str(tiny_agent)], capsys)
     assert code == 2 and err.startswith("condsynth: error:") and "stroke count" in err
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_default_mode_is_optimize_and_writes_frames(tiny_agent, photo, tmp_path, capsys):
+    out = tmp_path / "p.png"
+    code, err = run(["paint", str(photo), "-n", "25", "--iters", "3", "--out", str(out), "--checkpoint",
+                     str(tiny_agent), "--json", str(tmp_path / "s.json")], capsys)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["mode"] == "optimize" and len(doc["strokes"]) == 25
 
 
 def test_not_an_image_and_missing_file(tiny_agent, tmp_path, capsys):
@@ -130,7 +140,8 @@ def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
     else:
         Image.new("RGB", (4000, 3000), (90, 120, 200)).save(p)
     out = tmp_path / "p.png"
-    code, err = run(["paint", str(p), "-n", "5", "--out", str(out), "--checkpoint", str(tiny_agent)], capsys)
+    code, err = run(["paint", str(p), "-n", "5", "--iters", "3", "--out", str(out), "--checkpoint", str(tiny_agent)],
+                    capsys)
     assert code == 0, err
     arr = np.asarray(Image.open(out))
     assert arr.shape == (32, 32, 3)
@@ -143,7 +154,7 @@ def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
 def test_api_round_trip_strokes_reproduce_the_canvas(tiny_agent, photo, tmp_path):
     from condsynth.pipelines.paint import Painter, load_strokes_json
     painter = Painter.from_pretrained(str(tiny_agent))
-    res = painter.paint(photo, 13)
+    res = painter.paint(photo, 13, mode="agent")
     assert res.strokes.shape == (13, 13) and res.canvas.shape == (32, 32, 3) and res.frames[-1][0] == 13
     res.save(tmp_path / "p.png", json_path=tmp_path / "p.json")
     strokes = torch.from_numpy(load_strokes_json(tmp_path / "p.json"))
@@ -158,8 +169,18 @@ def test_optimize_mode_beats_black_and_divide_mode(tiny_agent, photo):
     res = painter.paint(photo, 10, mode="optimize", optimize_iters=5, optimize_group=5)
     black = float(np.mean(res.target ** 2))
     assert res.mse < black and res.strokes.shape == (10, 13)
-    big = painter.paint(photo, 20, divide=2)
+    big = painter.paint(photo, 20, mode="agent", divide=2)
     assert big.canvas.shape == (64, 64, 3) and big.strokes.shape[1] == 13
     assert big.strokes.shape[0] == 10 + 4 * 2                          # half global, the rest per patch
     with pytest.raises(Exception, match="mode"):
         painter.paint(photo, 5, mode="paint-by-numbers")
+
+
+def test_bundled_checkpoint_loads_and_paints(photo):
+    """The shipped renderer + actor (src/condsynth/assets/painting) paint out of the box."""
+    from condsynth.pipelines.paint import Painter
+    painter = Painter.from_pretrained()
+    assert painter.agent is not None and painter.size == 128
+    res = painter.paint(photo, 10, mode="agent")
+    assert res.canvas.shape == (128, 128, 3) and res.strokes.shape == (10, 13)
+    assert res.mse < float(np.mean(res.target ** 2))                    # closer than the black canvas

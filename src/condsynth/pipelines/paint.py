@@ -2,7 +2,7 @@
 
     from condsynth.pipelines.paint import Painter
     painter = Painter.from_pretrained()              # the bundled renderer + actor
-    result = painter.paint("photo.jpg", strokes=400)  # mode="agent" | "optimize" | "agent+optimize"
+    result = painter.paint("photo.jpg", strokes=400)  # mode="optimize" (default) | "agent" | "agent+optimize"
     result.save("painting.png", animation="painting.gif", svg="strokes.svg", json_path="strokes.json")
 
 Modes:
@@ -219,7 +219,7 @@ def check_strokes(n) -> int:
 # ------------------------------------------------------------------------ optimisation mode
 
 def optimize_strokes(renderer, target: torch.Tensor, n_strokes: int, canvas: Optional[torch.Tensor] = None,
-                     init: Optional[torch.Tensor] = None, group: int = 20, iters: int = 40, lr: float = 0.08,
+                     init: Optional[torch.Tensor] = None, group: int = 20, iters: int = 40, lr: float = 0.2,
                      seed: int = 0, callback: Optional[Callable] = None, z_range=(0.3, 0.02)):
     """Fit strokes by gradient descent through the neural renderer, ``group`` strokes at a time.
 
@@ -303,6 +303,12 @@ class Painter:
         folder = Path(P.resolve_asset(path or DEFAULT_AGENT))
         if folder.is_file():
             folder = folder.parent
+        if folder.is_dir() and not (folder / "config.json").is_file():
+            try:                                  # a training run folder or checkpoints/latest
+                from condsynth.engine.checkpoint import resolve_checkpoint
+                folder = Path(resolve_checkpoint(folder))
+            except Exception:  # noqa: BLE001 - reported below
+                pass
         cfg_file, weights_file = folder / "config.json", folder / "model.safetensors"
         if not cfg_file.is_file() or not weights_file.is_file():
             raise CheckpointError(f"{folder}: not a painting agent checkpoint (needs config.json and "
@@ -340,13 +346,13 @@ class Painter:
         return cls(agent.renderer, agent, mcfg.size, str(folder))
 
     # -- painting
-    def paint(self, image, strokes: int = 400, mode: str = "agent", divide: int = 1,
+    def paint(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
               record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
               seed: int = 0) -> PaintResult:
         n = check_strokes(strokes)
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
-        if mode != "optimize" and self.agent is None:
+        if mode != "optimize" and self.agent is None:  # a renderer-only checkpoint
             raise UserError(f"{self.source}: this checkpoint has no actor; use mode 'optimize'")
         if not (isinstance(divide, int) and 1 <= divide <= 16):
             raise UserError(f"divide must be an integer from 1 to 16, got {divide!r}")
@@ -387,7 +393,7 @@ class Painter:
                                             rec if mode == "agent" else None, t_range)
             if mode == "agent+optimize":      # refine the agent's strokes, group by group, in order
                 canvas, st = optimize_strokes(self.renderer, target, n, canvas=start, init=st, group=group,
-                                              iters=iters, lr=0.03, seed=seed, callback=rec)
+                                              iters=iters, seed=seed, callback=rec)
         else:
             canvas, st = optimize_strokes(self.renderer, target, n, canvas, group=group, iters=iters,
                                           seed=seed, callback=rec)
