@@ -431,14 +431,20 @@ class Painter:
         return big, torch.cat(strokes, 1)
 
 
-def smooth_seams(img: torch.Tensor, tile: int, d: int, band: int = 2) -> torch.Tensor:
-    """Replace a ``band``-pixel strip on each side of the patch seams by its 3x3 mean."""
-    blurred = F.avg_pool2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), 3, 1)
-    mask = torch.zeros_like(img[:, :1])
-    for k in range(1, d):
-        mask[..., k * tile - band:k * tile + band, :] = 1
-        mask[..., :, k * tile - band:k * tile + band] = 1
-    return mask * blurred + (1 - mask) * img
+def smooth_seams(img: torch.Tensor, tile: int, d: int, band: int = 4, k: int = 3, passes: int = 2) -> torch.Tensor:
+    """Smooth the patch seams: ``passes`` k x k means, blended in with a weight that falls
+    linearly from 1 at a seam to 0 at ``band`` pixels from it (LTP uses one 3x3 mean)."""
+    blurred = img
+    for _ in range(passes):
+        blurred = F.avg_pool2d(F.pad(blurred, (k // 2,) * 4, mode="replicate"), k, 1)
+    n = img.shape[-1]
+    pos = torch.arange(n, dtype=img.dtype) + 0.5
+    dist = torch.full((n,), float(band))
+    for j in range(1, d):
+        dist = torch.minimum(dist, (pos - j * tile).abs())
+    w1 = (1 - dist / band).clamp(0, 1)
+    w = torch.maximum(w1.view(1, 1, n, 1), w1.view(1, 1, 1, n))
+    return w * blurred + (1 - w) * img
 
 
 def paint(image, strokes: int = 400, checkpoint: Optional[str] = None, **kwargs) -> PaintResult:
