@@ -809,10 +809,6 @@ class PaintingAgent(Method):
         return r * c.reward_scale, parts
 
     # ---- environment (one batched env step per training step)
-    def _tsize(self):
-        c = self.model_cfg
-        return c.size
-
     @torch.no_grad()
     def _reset(self, batch, device):
         c = self.model_cfg
@@ -952,7 +948,9 @@ class PaintingAgent(Method):
     @torch.no_grad()
     def visuals(self, batch):
         img = batch["image"][:4].to(self.coords.device)
+        was = self.training
         canvas = paint_with_actor(self, img, max(1, self.model_cfg.max_step) * self.model_cfg.bundle)[0]
+        self.train(was)                           # paint_with_actor switches to eval mode
         return {"target": img * 2 - 1, "painting": canvas * 2 - 1}
 
 
