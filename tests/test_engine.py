@@ -100,7 +100,7 @@ def test_checkpoint_contents_and_other_model_rejected(scenes16, tmp_path):
                                                          "train_state.json", "train_state.safetensors"]
     method, loaded_cfg, _ = ckpt.load_for_inference(folder)
     assert loaded_cfg.model.ngf == 4  # the config travels inside the checkpoint
-    with pytest.raises(CheckpointError, match="a 'pix2pix' checkpoint, but this command needs a 'painting'"):
+    with pytest.raises(CheckpointError, match="a 'pix2pix' checkpoint, but this needs a 'painting' one"):
         ckpt.load_for_inference(folder, expected_method="painting")
     # same method, other architecture: the weights do not fit
     import json

@@ -229,35 +229,13 @@ class RendererMethod(Method):
 
 
 def load_renderer(path: str, device="cpu") -> NeuralRenderer:
-    """Load a renderer from a checkpoint folder / file written by training (keys ``renderer.*``)."""
-    import json
-    from pathlib import Path
-
-    from condsynth.errors import CheckpointError
-    from condsynth.io.state import load_tensors
-    p = Path(path)
-    folder = p if p.is_dir() else p.parent
-    if p.is_dir() and not (folder / "config.json").is_file():
-        try:                                   # a training run folder: its latest checkpoint
-            from condsynth.engine.checkpoint import resolve_checkpoint
-            folder = p = Path(resolve_checkpoint(p))
-        except Exception:  # noqa: BLE001 - reported below as not a renderer checkpoint
-            pass
-    cfg_file = folder / "config.json"
-    weights = folder / "model.safetensors" if p.is_dir() else p
-    if not cfg_file.is_file() or not weights.is_file():
-        raise CheckpointError(f"{folder}: not a renderer checkpoint (needs config.json and model.safetensors)")
-    raw = json.loads(cfg_file.read_text())
-    raw = raw.get("config", raw)               # engine checkpoints: {"config": {method, model, ...}}
+    """Load a renderer from a checkpoint (folder, run folder or its model.safetensors; keys ``renderer.*``)."""
     from condsynth.config import from_dict
-    cfg = from_dict(RendererConfig, raw.get("model", {}), prefix="model.")
-    net = build_renderer(cfg)
-    sd = load_tensors(weights)
-    sub = {k[len("renderer."):]: v.float() for k, v in sd.items() if k.startswith("renderer.")}
-    try:
-        net.load_state_dict(sub)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights}: renderer weights do not match its config ({str(exc)[:120]})") from None
+    from condsynth.io.checkpoint import load_module_weights, open_checkpoint, subdict
+
+    folder, meta, weights = open_checkpoint(path, expected_method=RendererMethod.name)
+    net = build_renderer(from_dict(RendererConfig, meta["config"].get("model", {}), prefix="model."))
+    load_module_weights(net, subdict(weights, "renderer."), str(folder / "model.safetensors"))
     return net.to(device).eval().requires_grad_(False)
 
 

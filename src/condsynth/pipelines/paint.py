@@ -299,49 +299,23 @@ class Painter:
     def from_pretrained(cls, path: Optional[str] = None, device: str = "cpu") -> "Painter":
         """Load an agent checkpoint folder (``config.json`` + ``model.safetensors``) or the bundled one."""
         from condsynth.config import from_dict
-        from condsynth.io.state import load_tensors
-        folder = Path(P.resolve_asset(path or DEFAULT_AGENT))
-        if folder.is_file():
-            folder = folder.parent
-        if folder.is_dir() and not (folder / "config.json").is_file():
-            try:                                  # a training run folder or checkpoints/latest
-                from condsynth.engine.checkpoint import resolve_checkpoint
-                folder = Path(resolve_checkpoint(folder))
-            except Exception:  # noqa: BLE001 - reported below
-                pass
-        cfg_file, weights_file = folder / "config.json", folder / "model.safetensors"
-        if not cfg_file.is_file() or not weights_file.is_file():
-            raise CheckpointError(f"{folder}: not a painting agent checkpoint (needs config.json and "
-                                  "model.safetensors)")
-        try:
-            meta = json.loads(cfg_file.read_text())
-        except ValueError:
-            raise CheckpointError(f"{cfg_file}: not valid JSON") from None
-        conf = meta.get("config", meta)
-        if conf.get("method") == P.RendererMethod.name:
+        from condsynth.data.painting import PaintingDataConfig
+        from condsynth.io.checkpoint import load_module_weights, open_checkpoint, subdict
+
+        folder, meta, weights = open_checkpoint(P.resolve_asset(path or DEFAULT_AGENT),
+                                                expected_method=(P.PaintingAgent.name, P.RendererMethod.name))
+        conf = meta["config"]
+        if conf["method"] == P.RendererMethod.name:  # a renderer alone: optimisation mode only
             r = P.load_renderer(str(folder), device)
             return cls(r, None, r.cfg.size, str(folder))
-        if conf.get("method") != P.PaintingAgent.name:
-            raise CheckpointError(f"{folder}: a '{conf.get('method')}' checkpoint, not a painting agent")
         mcfg = from_dict(P.PaintingAgentConfig, conf.get("model") or {}, prefix="model.")
-        from condsynth.data.painting import PaintingDataConfig
         agent = P.PaintingAgent(mcfg, PaintingDataConfig(size=mcfg.size), for_inference=True)
-        weights = load_tensors(weights_file)
-        for name in ("actor", "attention", "renderer"):
+        where = str(folder / "model.safetensors")
+        for name in ("actor", "attention"):
             net = getattr(agent, name, None)
-            sub = {k[len(name) + 1:]: v for k, v in weights.items() if k.startswith(name + ".")}
-            if net is None:
-                continue
-            if not sub:
-                if name == "renderer":
-                    continue
-                raise CheckpointError(f"{weights_file}: no weights for network '{name}'")
-            own = net.state_dict()
-            try:
-                net.load_state_dict({k: v.to(own[k].dtype) for k, v in sub.items() if k in own}, strict=True)
-            except (RuntimeError, KeyError) as exc:
-                raise CheckpointError(f"{weights_file}: weights for '{name}' do not fit its config "
-                                      f"({str(exc)[:100]})") from None
+            if net is not None:
+                load_module_weights(net, subdict(weights, name + "."), where)
+        # the renderer is loaded from the file its config names (it may also be stored here)
         agent.to(device).eval()
         return cls(agent.renderer, agent, mcfg.size, str(folder))
 

@@ -1,0 +1,117 @@
+"""Reading and writing checkpoint folders (``config.json`` + ``model.safetensors``), without pickle.
+
+The layout is described in :mod:`condsynth.engine.checkpoint`, which adds training state and
+building methods from a checkpoint on top of these helpers. Any layer may read checkpoints
+through this module (a pipeline, a method that loads a pretrained part such as the painter's
+renderer).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from condsynth import __version__
+from condsynth.errors import CheckpointError
+from condsynth.io.atomic import atomic_dir
+from condsynth.io.state import load_tensors, save_state, save_tensors
+
+FORMAT = "condsynth-checkpoint"
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+
+
+def checkpoints_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def write_checkpoint(folder: Path, meta: dict, weights: dict[str, torch.Tensor],
+                     train_state: Any | None = None) -> Path:
+    """Write a checkpoint folder atomically."""
+    with atomic_dir(folder) as tmp:
+        save_tensors(tmp / "model.safetensors", weights, metadata={"format": FORMAT})
+        if train_state is not None:
+            save_state(tmp / "train_state", train_state)
+        (tmp / "config.json").write_text(json.dumps({"format": FORMAT, "condsynth_version": __version__, **meta},
+                                                    indent=2), encoding="utf-8")
+    return folder
+
+
+def find_latest(run_dir: str | Path) -> Path | None:
+    ckdir = checkpoints_dir(run_dir)
+    pointer = ckdir / "latest"
+    if pointer.is_file():
+        cand = ckdir / pointer.read_text(encoding="utf-8").strip()
+        if (cand / "config.json").is_file():
+            return cand
+    steps = sorted(p for p in ckdir.glob("step_*") if (p / "config.json").is_file() and not p.name.startswith("."))
+    return steps[-1] if steps else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, a run folder (its latest checkpoint) or a bundled checkpoint's name."""
+    p = Path(path)
+    if (p / "config.json").is_file():
+        return p
+    if p.is_dir():
+        latest = find_latest(p)
+        if latest is not None:
+            return latest
+        raise CheckpointError(f"{p}: no checkpoint found (expected config.json + model.safetensors, "
+                              f"or a run folder with checkpoints/)")
+    bundled = ASSETS / str(path)
+    if (bundled / "config.json").is_file():
+        return bundled
+    names = sorted(q.name for q in ASSETS.iterdir()) if ASSETS.is_dir() else []
+    hint = f"; bundled checkpoints: {', '.join(names)}" if names else ""
+    raise CheckpointError(f"{p}: checkpoint not found{hint}")
+
+
+def read_meta(folder: Path) -> dict:
+    cfg_file = folder / "config.json"
+    try:
+        meta = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cfg_file}: unreadable checkpoint config ({exc})") from None
+    # early exports carry no "format" tag; a config section naming its method identifies them
+    if not isinstance(meta.get("config"), dict) or "method" not in meta["config"] or \
+            meta.get("format", FORMAT) != FORMAT:
+        raise CheckpointError(f"{cfg_file}: not a condsynth checkpoint")
+    return meta
+
+
+def open_checkpoint(path: str | Path, expected_method: str | tuple[str, ...] | None = None
+                    ) -> tuple[Path, dict, dict[str, torch.Tensor]]:
+    """``(folder, meta, weights)`` of a checkpoint folder, run folder, bundled name or a
+    ``model.safetensors`` file inside a checkpoint folder; checks the method if asked."""
+    p = Path(path)
+    folder = p.parent if p.is_file() else resolve_checkpoint(p)
+    meta = read_meta(folder)
+    method = meta["config"]["method"]
+    expected = (expected_method,) if isinstance(expected_method, str) else expected_method
+    if expected and method not in expected:
+        wanted = "' or '".join(expected)
+        raise CheckpointError(f"{folder}: a '{method}' checkpoint, but this needs a '{wanted}' one")
+    weights_file = p if p.is_file() else folder / "model.safetensors"
+    return folder, meta, load_tensors(weights_file)
+
+
+def subdict(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    n = len(prefix)
+    return {k[n:]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def load_module_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> None:
+    """load_state_dict with a one-line error that names the checkpoint and the first mismatch."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    bad_shape = [k for k in own if k in weights and own[k].shape != weights[k].shape]
+    if missing or unexpected or bad_shape:
+        detail = (f"missing '{missing[0]}'" if missing else f"unexpected '{unexpected[0]}'" if unexpected
+                  else f"shape of '{bad_shape[0]}' is {tuple(weights[bad_shape[0]].shape)}, "
+                       f"expected {tuple(own[bad_shape[0]].shape)}")
+        raise CheckpointError(f"{where}: weights do not fit this model ({detail}); was it trained with "
+                              f"another config?")
+    module.load_state_dict({k: weights[k].to(own[k].dtype) for k in own})
