@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 
+from condsynth.metrics.stats import mean_std_from_sums
 from condsynth.errors import UserError
 
 SSIM_KERNEL = 11
@@ -166,9 +167,8 @@ class _MeanStdMetric(Metric):
             mean = math.inf if int(self.count_inf) else math.nan
             return {"mean": mean, "std": 0.0 if int(self.count_inf) else math.nan,
                     "n": 0, "n_inf": int(self.count_inf)}
-        mean = float(self.total) / n
-        var = max(float(self.total_sq) / n - mean * mean, 0.0)
-        return {"mean": mean, "std": math.sqrt(var), "n": n, "n_inf": int(self.count_inf)}
+        mean, std = mean_std_from_sums(self.total, self.total_sq, n)
+        return {"mean": mean, "std": std, "n": n, "n_inf": int(self.count_inf)}
 
 
 class SSIM(_MeanStdMetric):

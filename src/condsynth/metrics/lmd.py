@@ -13,11 +13,12 @@ Normalisation (shared/specs/spec-avwnet-painting.md §2.11; the thesis only name
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 from torchmetrics import Metric
+
+from condsynth.metrics.stats import mean_std_from_sums
 
 REGIONS = {"mouth": slice(48, 68), "face": slice(0, 68)}
 
@@ -58,8 +59,5 @@ class LMD(Metric):
         self.frames += len(d)
 
     def compute(self) -> dict[str, float]:
-        n = int(self.frames)
-        if n == 0:
-            return {"mean": math.nan, "std": math.nan, "frames": 0}
-        mean = float(self.total) / n
-        return {"mean": mean, "std": math.sqrt(max(float(self.total_sq) / n - mean ** 2, 0.0)), "frames": n}
+        mean, std = mean_std_from_sums(self.total, self.total_sq, self.frames)
+        return {"mean": mean, "std": std, "frames": int(self.frames)}

@@ -23,7 +23,6 @@ std over 10 consecutive splits (as the IS protocol), with the seed of the candid
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -33,6 +32,7 @@ from torch import nn
 from torchmetrics import Metric
 
 from condsynth.errors import UserError
+from condsynth.metrics.stats import mean_std_from_sums
 
 VS_DIM = 512
 VS_MARGIN = 0.2
@@ -142,11 +142,8 @@ class VSSimilarity(Metric):
         self.count += len(cos)
 
     def compute(self) -> dict[str, float]:
-        n = int(self.count)
-        if n == 0:
-            return {"mean": math.nan, "std": math.nan, "n": 0}
-        mean = float(self.total) / n
-        return {"mean": mean, "std": math.sqrt(max(float(self.total_sq) / n - mean ** 2, 0.0)), "n": n}
+        mean, std = mean_std_from_sums(self.total, self.total_sq, self.count)
+        return {"mean": mean, "std": std, "n": int(self.count)}
 
 
 class RPrecision(Metric):
