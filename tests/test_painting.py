@@ -120,6 +120,57 @@ def test_renderer_method_training_step(tiny_renderer):
     assert any(not b.equal(p) for b, p in zip(before, m.renderer.parameters()))
 
 
+def test_bce_loss_option_trains_and_reports_mse():
+    cfg = P.RendererConfig(**{**vars(TINY_RENDERER), "loss": "bce"})
+    m = P.RendererMethod(cfg, P.RendererDataConfig(length=8))
+    batch = torch.utils.data.default_collate([m.build_dataset("train")[i] for i in range(4)])
+    with torch.no_grad():
+        p, a = batch
+        expected_mse = F.mse_loss(m.renderer(p), a).item()
+        expected_bce = F.binary_cross_entropy(m.renderer(p), a).item()
+    logs = m.training_step(batch, make_ctx(m, m.configure_optimizers(None)))
+    assert logs["loss"].item() == pytest.approx(expected_bce, rel=1e-4)
+    assert logs["loss_mse"].item() == pytest.approx(expected_mse, rel=1e-4)
+
+
+def test_logits_and_forward_agree():
+    net = P.NeuralRenderer(TINY_RENDERER)
+    p = torch.rand(5, 13)                                          # colour columns are ignored
+    assert torch.allclose(torch.sigmoid(net.logits(p)), net(p[:, :10]))
+
+
+def test_stroke_bank_holds_the_same_strokes_as_the_stream(tmp_path, capsys):
+    from condsynth.cli.main import main
+    bank = tmp_path / "strokes.safetensors"
+    assert main(["data", "strokes", "--out", str(bank), "--n", "6", "--size", "32", "--seed", "4"]) == 0
+    assert "wrote 6 strokes" in capsys.readouterr().out
+    stream, stored = P.StrokeDataset(6, seed=4, size=32), P.StrokeBank(str(bank), size=32)
+    assert len(stored) == 6
+    for i in range(6):
+        assert stored[(i, 7)][0].equal(stream[i][0])               # engine keys are (index, seed)
+        assert (stored[i][1] - stream[i][1]).abs().max() <= 0.5 / 255 + 1e-6   # 8-bit alpha
+    m = P.RendererMethod(TINY_RENDERER, P.RendererDataConfig(bank=str(bank)))
+    assert isinstance(m.build_dataset("train"), P.StrokeBank)
+    assert isinstance(m.build_dataset("val"), P.StrokeDataset)    # held-out: fresh strokes of seed 1
+    # the same command twice: refused without --overwrite, one line, exit 2
+    assert main(["data", "strokes", "--out", str(bank), "--n", "2", "--size", "32"]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_stroke_bank_errors_are_one_clear_line(tmp_path):
+    from condsynth.errors import ConfigError
+    with pytest.raises(ConfigError, match="stroke bank not found"):
+        P.StrokeBank(str(tmp_path / "missing.safetensors"))
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(ConfigError, match="not a stroke bank"):
+        P.StrokeBank(str(junk))
+    bank = tmp_path / "b.safetensors"
+    P.write_stroke_bank(bank, 2, size=32)
+    with pytest.raises(ConfigError, match="the renderer wants 128"):
+        P.StrokeBank(str(bank), size=128)
+
+
 # ----------------------------------------------------------------------------- environment
 
 def test_compositing_equation_and_order():

@@ -6,6 +6,11 @@ layout of the real dataset it stands in for, e.g.::
     condsynth data synth scenes --out data/scenes --n 1000 --size 64          # pix2pix A|B pairs
     condsynth data synth scenes --out data/scenes_ab --n 500 --layout folders # A/ and B/ folders
 
+``condsynth data strokes --out FILE --n N`` rasterises random brush strokes once into a stroke bank,
+the training data of the neural painting renderer (``data.bank`` in configs/painting/renderer*.yaml)::
+
+    condsynth data strokes --out data/strokes-260k.safetensors --n 260000 --workers 2
+
 A new world is one entry in :data:`SYNTH_WORLDS`. The world's module is imported only when the
 command runs, so ``condsynth --help`` stays fast.
 """
@@ -47,6 +52,19 @@ def add_parser(subparsers) -> None:
         _add_world_args(p)
         p.set_defaults(func=run_synth)
 
+    strokes = data_sub.add_parser(
+        "strokes", help="rasterise random brush strokes into a stroke bank (painting renderer data)",
+        description="Rasterise items 0..N-1 of the random stroke stream of seed --seed (the renderer's "
+                    "training distribution) into one safetensors file.")
+    strokes.add_argument("--out", required=True, type=Path, help="output .safetensors file (written atomically)")
+    strokes.add_argument("--n", required=True, type=int, help="number of strokes")
+    strokes.add_argument("--seed", type=int, default=0, help="stroke i uses seed [seed, i] (default 0)")
+    strokes.add_argument("--size", type=int, default=128, help="alpha map side (default 128)")
+    strokes.add_argument("--relative-p1", action="store_true", help="LearningToPaint's relative middle point")
+    strokes.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    strokes.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    strokes.set_defaults(func=run_strokes)
+
 
 def _add_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder (created atomically)")
@@ -70,5 +88,23 @@ def run_synth(args: argparse.Namespace) -> int:
                   progress=False if args.no_progress else None)
     counts = ", ".join(f"{k} {v}" for k, v in meta["counts"].items())
     print(f"wrote {args.world} ({counts}) at {args.size}px to {args.out} "
+          f"in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def run_strokes(args: argparse.Namespace) -> int:
+    from condsynth.errors import UserError
+    from condsynth.models.painting import write_stroke_bank
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    if args.size < 16 or args.size & (args.size - 1):
+        raise UserError(f"--size must be a power of two of at least 16, got {args.size}")
+    if args.out.suffix != ".safetensors":
+        raise UserError(f"{args.out}: the stroke bank is a .safetensors file")
+    if args.out.exists() and not args.overwrite:
+        raise UserError(f"{args.out} exists (pass --overwrite to replace it)")
+    start = time.perf_counter()
+    write_stroke_bank(args.out, args.n, args.seed, args.size, args.relative_p1, max(1, args.workers))
+    print(f"wrote {args.n} strokes ({args.size}px, seed {args.seed}) to {args.out} "
           f"in {time.perf_counter() - start:.1f}s")
     return 0
