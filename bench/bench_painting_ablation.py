@@ -103,6 +103,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)      # as every condsynth command does (engine TrainConfig.flush_denormal)
     items = test_set(a.n, a.celeba, a.cub)
     ours = Painter.from_pretrained(a.agent)
     base = Painter.from_pretrained(a.baseline)

@@ -58,6 +58,7 @@ def main(argv=None):
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_intermixed_args(argv)
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)      # as every condsynth command does (engine TrainConfig.flush_denormal)
     torch.manual_seed(0)
     from condsynth.models import painting as P
     if a.which == "renderer":

@@ -91,6 +91,8 @@ class Trainer:
         tc = cfg.train
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
+        if tc.flush_denormal:
+            torch.set_flush_denormal(True)     # see TrainConfig.flush_denormal
         if tc.deterministic:
             torch.use_deterministic_algorithms(True)
         want_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
