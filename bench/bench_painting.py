@@ -76,14 +76,14 @@ def speed(painter: Painter, target_path) -> dict:
             painter.renderer(torch.from_numpy(strokes[:, :10]))
             out[key] = 400 / (time.perf_counter() - t)
     if painter.agent is not None:
-        painter.paint(target_path, 20)                                   # warm-up
+        painter.paint(target_path, 20, mode="agent")                     # warm-up
         t, c = time.perf_counter(), time.process_time()
-        painter.paint(target_path, 400, record_every=10_000)
+        painter.paint(target_path, 400, mode="agent", record_every=10_000)
         secs, cpu = time.perf_counter() - t, time.process_time() - c
         out.update({"agent_paint_400_seconds": secs, "agent_paint_400_cpu_seconds": cpu,
                     "agent_strokes_per_s": 400 / secs})
         # the same 400 strokes composited by the CPU rasteriser (a non-differentiable painter)
-        res = painter.paint(target_path, 400, record_every=10_000)
+        res = painter.paint(target_path, 400, mode="agent", record_every=10_000)
         t = time.perf_counter()
         P.paint_strokes_cpu(res.strokes)
         secs = time.perf_counter() - t

@@ -104,8 +104,8 @@ def test_commands_flush_subnormal_floats(capsys):
     import torch
 
     from condsynth.cli.main import main
+    torch.set_flush_denormal(False)                                # earlier tests ran commands
     tiny = torch.tensor([1e-39], dtype=torch.float32)             # a float32 subnormal
-    torch.set_flush_denormal(False)
     try:
         assert (tiny * 1.0).item() != 0.0
         assert main(["data"]) == 0
