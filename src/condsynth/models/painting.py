@@ -217,7 +217,7 @@ class StrokeBank(torch.utils.data.Dataset):
                 self.params, self.alpha = f.get_tensor("params"), f.get_tensor("alpha")
         except (SafetensorError, OSError, KeyError) as exc:
             raise ConfigError(f"{path}: not a stroke bank ({exc})") from None
-        if int(meta.get("size", -1)) != size or (meta.get("relative_p1") == "true") != relative_p1:
+        if meta.get("size") != str(size) or (meta.get("relative_p1") == "true") != relative_p1:
             raise ConfigError(f"{path}: strokes of size {meta.get('size')} relative_p1="
                               f"{meta.get('relative_p1')}, the renderer wants {size} / {relative_p1}")
         if self.alpha.dtype != torch.uint8 or self.params.shape[0] != self.alpha.shape[0]:
@@ -244,9 +244,7 @@ def write_stroke_bank(out, n: int, seed: int = 0, size: int = 128, relative_p1: 
     """Rasterise items ``0..n-1`` of the ``(seed, i)`` stroke stream into a safetensors bank (atomic)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from safetensors.numpy import save_file
-
-    from condsynth.io.atomic import atomic_path
+    from condsynth.io.state import save_tensors
     chunk = 2000
     jobs = [(seed, a, min(a + chunk, n), size, relative_p1) for a in range(0, n, chunk)]
     if workers > 1:
@@ -258,8 +256,7 @@ def write_stroke_bank(out, n: int, seed: int = 0, size: int = 128, relative_p1: 
     alpha = np.concatenate([a for _, a in parts]) if parts else np.zeros((0, size, size), np.uint8)
     meta = {"format": "condsynth-stroke-bank-1", "seed": str(seed), "size": str(size),
             "relative_p1": "true" if relative_p1 else "false", "n": str(n)}
-    with atomic_path(out) as tmp:
-        save_file({"params": params, "alpha": alpha}, str(tmp), metadata=meta)
+    save_tensors(out, {"params": torch.from_numpy(params), "alpha": torch.from_numpy(alpha)}, metadata=meta)
     return meta
 
 
