@@ -20,6 +20,7 @@ from condsynth.errors import TrainingDiverged, UserError
 COMMANDS = [
     "condsynth.cli.train",
     "condsynth.cli.translate",
+    "condsynth.cli.export",
     "condsynth.cli.data",
     "condsynth.cli.eval",
     "condsynth.cli.paint",

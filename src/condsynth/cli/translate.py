@@ -1,4 +1,4 @@
-"""``condsynth translate --checkpoint CKPT INPUT... --out DIR`` and ``condsynth export``."""
+"""``condsynth translate --checkpoint CKPT INPUT... --out DIR``."""
 
 from __future__ import annotations
 
@@ -16,12 +16,6 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the generator's dropout noise")
     p.set_defaults(func=run_translate)
 
-    e = sub.add_parser("export", help="write a small inference-only checkpoint from a training run")
-    e.add_argument("checkpoint", help="checkpoint folder or run folder")
-    e.add_argument("--out", required=True, help="output checkpoint folder")
-    e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
-    e.set_defaults(func=run_export)
-
 
 def run_translate(args) -> int:
     from condsynth.pipelines.translate import TranslationPipeline, collect_inputs
@@ -30,12 +24,4 @@ def run_translate(args) -> int:
     pipe = TranslationPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     written = pipe.translate_files(files, args.out, seed=args.seed)
     print(f"wrote {len(written)} image(s) to {args.out}")
-    return 0
-
-
-def run_export(args) -> int:
-    from condsynth.engine.checkpoint import export_for_inference
-
-    out = export_for_inference(args.checkpoint, args.out, half=args.half)
-    print(f"exported {out}")
     return 0

@@ -26,16 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from condsynth.data import transforms as T
+from condsynth.data import split_key, transforms as T
 from condsynth.errors import UserError
 from condsynth.io.images import IMAGE_EXTENSIONS, list_images, read_image, uint8_to_tensor
-
-
-def split_key(key) -> tuple[int, int | None]:
-    """``index`` or ``(index, seed)`` -> (index, seed or None)."""
-    if isinstance(key, (tuple, list)):
-        return int(key[0]), int(key[1])
-    return int(key), None
 
 
 @dataclass
