@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from condsynth.io.atomic import atomic_write_text
 from condsynth.io.images import save_image
 from condsynth.metrics import painting as M
 from condsynth.models import painting as P
-from condsynth.pipelines.paint import Painter, contact_sheet, save_animation
+from condsynth.pipelines.paint import Painter, contact_sheet
 
 PHOTOS = {}
 

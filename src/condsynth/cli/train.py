@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in train.out_dir (models, optimizers, "
                         "schedulers, EMA, RNG, data position, step)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: accept config values that differ from the checkpoint's (they are listed)")
     p.set_defaults(func=run)
 
 
@@ -20,7 +22,7 @@ def run(args) -> int:
     from condsynth.engine.trainer import train
 
     cfg = load_experiment_config(args.config, args.overrides)
-    result = train(cfg, resume=args.resume)
+    result = train(cfg, resume=args.resume, allow_config_change=args.allow_config_change)
     if result.last_checkpoint is not None:
         print(f"trained {result.step} steps; checkpoint: {result.last_checkpoint}")
     return 0

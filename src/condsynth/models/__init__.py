@@ -10,6 +10,7 @@ from condsynth.errors import ConfigError
 # method name -> "module:ClassName"
 REGISTRY: dict[str, str] = {
     "pix2pix": "condsynth.models.pix2pix:Pix2Pix",
+    "template": "condsynth.models.template:TemplateMethod",
     "painting_renderer": "condsynth.models.painting:RendererMethod",
     "painting_agent": "condsynth.models.painting:PaintingAgent",
 }

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from condsynth.errors import CheckpointError, UserError
+from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_path, atomic_write_text
 from condsynth.io.images import read_image, save_image
 from condsynth.models import painting as P
