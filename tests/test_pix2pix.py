@@ -34,7 +34,7 @@ def test_unet_paper_layout_256():
     widths = [m[-1].num_features if isinstance(m[-1], torch.nn.BatchNorm2d) else m[-1].out_channels
               for m in g.down]
     assert widths == [64, 128, 256, 512, 512, 512, 512, 512]  # C64-C128-C256-C512-C512-C512-C512-C512
-    dropouts = [any(isinstance(l, torch.nn.Dropout) for l in m) for m in g.up]
+    dropouts = [any(isinstance(layer, torch.nn.Dropout) for layer in m) for m in g.up]
     assert dropouts == [True, True, True, False, False, False, False, False]  # CD512 x3 then C
     g.eval()
     with torch.no_grad():
