@@ -101,18 +101,13 @@ def attach_frozen(method, name: str, net: torch.nn.Module, record: dict) -> None
     method.frozen_records[name] = record
 
 
-def load_frozen_parts(method, device, recorded: dict | None = None, allow_change: bool = False) -> dict:
-    """Load and attach every part of ``method.frozen_networks()``; returns the records to store
-    in checkpoints. With ``recorded`` (a resumed run's records), a part whose file changed since
-    is refused: the run was trained against the old one."""
+def load_frozen_parts(method, device) -> dict:
+    """Load and attach every part of ``method.frozen_networks()``; returns the records (path,
+    method, network, sha256) that checkpoints store instead of the weights. A resumed run
+    compares them with its checkpoint's (``Trainer._check_config_change``)."""
     records = {}
     for name, ref in method.frozen_networks().items():
         net, rec = load_network(ref.path, ref.method, ref.network, device=device)
-        old = (recorded or {}).get(name)
-        if old and old.get("sha256") != rec["sha256"] and not allow_change:
-            raise CheckpointError(f"{ref.path}: the frozen '{name}' changed since this run was trained with it "
-                                  f"(sha256 {old.get('sha256', '?')[:12]} -> {rec['sha256'][:12]}); "
-                                  f"pass --allow-config-change to continue with the new one")
         attach_frozen(method, name, net.to(device), rec)
         records[name] = {k: v for k, v in rec.items() if k != "config"}
     return records
