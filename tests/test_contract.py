@@ -94,3 +94,29 @@ def test_resume_with_a_changed_config_names_the_values(name, workdir, tmp_path):
         train(build_experiment_config(raw), resume=True)
     result = train(build_experiment_config(raw), resume=True, allow_config_change=True)
     assert result.step == 3
+
+
+# methods whose every trained network must stay identical across two DDP ranks
+DDP_METHODS = ["template"]
+
+
+@pytest.mark.parametrize("name", DDP_METHODS)
+def test_two_process_ddp_keeps_every_network_identical(name, workdir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    testing.tiny_config(name, workdir)          # shared inputs (datasets, frozen parts) made once, here
+    here = Path(__file__).resolve().parent
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(here / "ddp_contract_worker.py"), name, str(workdir), str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    r0, r1 = load_tensors(tmp_path / "rank0.safetensors"), load_tensors(tmp_path / "rank1.safetensors")
+    trained = [k for k in r0 if not k.startswith("init.")]
+    differ = [k for k in trained if not torch.equal(r0[k], r1[k])]
+    assert not differ, f"{name}: ranks differ in {differ[:5]}"
+    moved = [k for k in trained if r0[k].is_floating_point() and not torch.equal(r0[k], r0["init." + k])]
+    assert moved, "training did not change any weight"
