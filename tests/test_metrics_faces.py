@@ -150,7 +150,7 @@ def test_lmd_on_real_photos_and_videos(photos, tmp_path, capsys):
 
 
 def test_missing_landmark_model_names_the_file(tmp_path, monkeypatch):
-    import condsynth.metrics.faces as faces
+    import condsynth.io.faces as faces
     monkeypatch.setattr(faces, "_packaged", lambda filename: None)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "t"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
