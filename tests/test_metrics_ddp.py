@@ -38,15 +38,16 @@ def _evaluate(rank: int, world: int) -> dict:
     # KID with one subset holding every sample: a permutation, so rank order cannot change it.
     fid, kid = FID(feature_dim=8), KID(num_subsets=1, subset_size=1000, seed=0)
     for m in (fid, kid):
-        m.update_features(shard(real), real=True)
-        m.update_features(shard(fake), real=False)
+        m.update(features=shard(real), real=True)
+        m.update(features=shard(fake), real=False)
     is_ = InceptionScore(splits=1)  # one split: order across ranks does not matter
-    is_.update_logits(shard(logits))
+    is_.update(logits=shard(logits))
     lmd = LMD("face")
     lmd.update(shard(lm_a).numpy(), shard(lm_b).numpy())
-    return {"ssim": ssim.compute()["mean"], "psnr": psnr.compute()["mean"], "fid": float(fid.compute()),
-            "kid": float(kid.compute()[0]),
-            "is": float(is_.compute()[0]), "lmd": lmd.compute()["mean"], "lmd_frames": lmd.compute()["frames"]}
+    return {"ssim": float(ssim.compute()["mean"]), "psnr": float(psnr.compute()["mean"]),
+            "fid": float(fid.compute()["fid"]), "kid": float(kid.compute()["kid_mean"]),
+            "is": float(is_.compute()["is_mean"]), "lmd": float(lmd.compute()["mean"]),
+            "lmd_frames": int(lmd.compute()["frames"])}
 
 
 def _worker(rank: int, world: int, init_file: str, out: str):
