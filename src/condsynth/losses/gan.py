@@ -114,8 +114,8 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, condition: 
 #   "thesis"  (Eq. 3.3, 4.6, 4.8, 5.8): each head's terms are averaged, the two heads added:
 #             1/2 [BCE(real_u, 1) + BCE(fake_u, 0)] + 1/k [BCE(real_c, 1) + BCE(fake_c, 0) (+ BCE(wrong_c, 0))],
 #             k = 3 with the mismatched pair (HfGAN, AVWnet: 1/2 and 1/3 as printed), k = 2 without it (LDcGAN: all 1/2).
-#   "attngan" (taoxugit/AttnGAN code/miscc/losses.py discriminator_loss; hanzhanggit/StackGAN-v2 likewise): the
-#             real terms are averaged and the fake terms are averaged, the two added:
+#   "attngan" (taoxugit/AttnGAN code/miscc/losses.py discriminator_loss): the real terms are averaged and the fake
+#             terms are averaged, the two added:
 #             (BCE(real_u, 1) + BCE(real_c, 1)) / 2 + (BCE(fake_u, 0) + BCE(fake_c, 0) + BCE(wrong_c, 0)) / 3, and
 #             without the unconditional head BCE(real_c, 1) + (BCE(fake_c, 0) + BCE(wrong_c, 0)) / 2 (the wrong pair
 #             weighted 1/2). So BCE(real_c, 1) weighs 1/2 (thesis 1/3) and BCE(fake_u, 0) 1/3 (thesis 1/2).
@@ -124,15 +124,17 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, condition: 
 #   "attngan" (generator_loss): BCE(fake_u, 1) + BCE(fake_c, 1), unhalved.
 # With one head missing (None) only the other's terms remain, each averaged as above.
 #
-# Seed vs spec, followed the seed where they disagree:
-# - Eq. 3.3/3.4 write sums over the samples (sum_i), Eq. 4.6-4.9 and 5.8/5.10 expectations. `reduction="mean"` (the
-#   default, the spec's "batch-averaged" and AttnGAN's) or `"sum"` (Eq. 3.3/3.4 as printed; B times the mean, which
+# Where the seed (the thesis text) and the spec differ:
+# - Eq. 3.3/3.4 write sums over the samples (sum_i); Eq. 4.6-4.9 and 5.8/5.10 write expectations for the same design,
+#   the spec says "batch-averaged". The thesis is inconsistent with itself here, so both are offered:
+#   `reduction="mean"` (the default; AttnGAN's code too) or `"sum"` (Eq. 3.3/3.4 as printed: B times the mean, which
 #   Adam nearly ignores but SGD does not).
 # - Eq. 4.7/4.9 print the G loss as the minimax value, log D([C_t, I*]) + log(1 - D([C_t, G_f(I)])), the conditional
 #   head only. Its G-dependent term is the saturating log(1 - D(fake)): `saturating=True`, with `fake_u=None` for the
-#   literal conditional-only form. The default is the non-saturating -log D of the thesis's own Eq. 3.4 and 5.10, which
-#   the spec recommends for LDcGAN too. Eq. 4.9 writes C_t in the dual G loss; the condition of I_r is the source age
-#   C_s (spec §4.6), which is what the caller passes in fake_c.
+#   conditional-only form as printed. The default is the non-saturating -log D of the thesis's own Eq. 3.4 and 5.10,
+#   which the spec recommends for LDcGAN too.
+# - Eq. 4.9 writes C_t in the dual G loss where Eq. 4.8's dual D loss has s_r; the spec (§4.6) reads C_s, since I_r is
+#   generated at the source age. The losses take logits, so the condition is the caller's choice.
 
 JointWeights = Literal["thesis", "attngan"]
 
