@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 NormName = Literal["batch", "instance", "none"]
@@ -93,3 +95,66 @@ def count_parameters(module: nn.Module) -> int:
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
+
+
+# ==================================================================================================================
+# Landmark encoder and mask blending (the thesis's LDcGAN and AVWnet generators)
+# ==================================================================================================================
+
+
+class LandmarkEncoder(nn.Module):
+    """Facial landmarks -> a feature map: "a linear layer with ReLU activation and a Conv layer" (thesis §4.4.1 for
+    LDcGAN's H_l^1, N_i x 16 x 16; §5.4.1 for AVWnet's E_l, N_l x 8 x 8).
+
+    ``flatten(L)`` (``n_points * 2`` values, x and y interleaved per point) -> Linear(n_points * 2, in_channels *
+    size^2) -> ReLU -> reshape ``in_channels x size x size`` -> conv ``kernel`` (in_channels -> channels) -> norm ->
+    activation. ``in_channels`` defaults to ``channels``. The two readings:
+
+    - LDcGAN (spec §4.3): ``LandmarkEncoder(68, 16, 16)``: Linear(136, 4096), reshape 16x16x16, conv 3x3 16 -> 16;
+    - AVWnet (spec §2.4, ATVGnet's landmark encoder): ``LandmarkEncoder(68, 256, 8, in_channels=1, norm="batch",
+      act="relu")``: Linear(136, 64), reshape 1x8x8, conv 3x3 1 -> 256, BN, ReLU.
+
+    Input ``... x n_points x 2`` or ``... x (n_points * 2)``; any leading dims (a batch of T-frame streams shares the
+    weights, as AVWnet's 16 frame encoders do); output ``... x channels x size x size``."""
+
+    def __init__(self, n_points: int = 68, channels: int = 16, size: int = 16, in_channels: int | None = None,
+                 kernel: int = 3, norm: str = "none", act: str = "none"):
+        super().__init__()
+        self.n_points, self.size = n_points, size
+        self.in_channels = channels if in_channels is None else in_channels
+        self.fc = nn.Linear(n_points * 2, self.in_channels * size * size)
+        self.conv = nn.Conv2d(self.in_channels, channels, kernel, 1, (kernel - 1) // 2, bias=norm_uses_bias(norm))
+        self.post = nn.Sequential(make_norm(norm, channels), make_activation(act))
+
+    def forward(self, landmarks: torch.Tensor) -> torch.Tensor:
+        n = self.n_points * 2
+        if landmarks.shape[-2:] == (self.n_points, 2):
+            lead = landmarks.shape[:-2]
+        elif landmarks.shape[-1] == n:
+            lead = landmarks.shape[:-1]
+        else:
+            raise ValueError(f"landmarks of shape {tuple(landmarks.shape)}: expected ... x {self.n_points} x 2 or "
+                             f"... x {n}")
+        h = F.relu(self.fc(landmarks.reshape(-1, n)))
+        h = self.post(self.conv(h.view(-1, self.in_channels, self.size, self.size)))
+        return h.view(*lead, *h.shape[1:])
+
+
+def mask_blend(mask: torch.Tensor, content: torch.Tensor, base: torch.Tensor, *,
+               mask_selects: Literal["content", "base"]) -> torch.Tensor:
+    """Blend ``content`` and ``base`` with a mask in [0, 1] (broadcast, e.g. ``B x 1 x H x W`` over channels). The
+    thesis uses both conventions, so the caller says which one:
+
+    - ``mask_selects="content"``: ``mask * content + (1 - mask) * base``. AVWnet Eq. 5.5,
+      ``I~ = f_gray * f_colour + (1 - f_gray) * I*``: f_gray = 1 takes the generated colour, 0 keeps the example
+      image I*; also its feature gates, Eq. 5.4, ``f_0 = f_attn0 * v_0 + (1 - f_attn0) * i^32``.
+    - ``mask_selects="base"``: ``(1 - mask) * content + mask * base``. LDcGAN Eq. 4.4,
+      ``I* = (1 - f_A) * f_C + f_A * I``: f_A = 1 keeps the input pixel I (the GANimation convention; the thesis's
+      prose says the reverse, the formula wins, spec §4.4).
+
+    At mask 0 and 1 the result is exactly one input (no ``base + mask * (content - base)`` rounding)."""
+    if mask_selects == "content":
+        return mask * content + (1 - mask) * base
+    if mask_selects == "base":
+        return (1 - mask) * content + mask * base
+    raise ValueError(f"unknown mask_selects '{mask_selects}' (content, base)")
