@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from condsynth.data import split_key
 from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_write_text
 from condsynth.io.images import list_images, read_image, uint8_to_tensor
@@ -142,8 +143,8 @@ class UTKFaceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index):
-        index = int(index[0]) if isinstance(index, (tuple, list)) else int(index)
+    def __getitem__(self, key):
+        index, _ = split_key(key)          # no random augmentation: the seed is not needed
         r = self.records[index]
         img = uint8_to_tensor(read_image(r.path))
         if img.shape[-2:] != (self.size, self.size):
