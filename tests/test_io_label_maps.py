@@ -54,7 +54,7 @@ def test_external_files_keep_their_values(tmp_path):
     big = np.arange(48, dtype=np.int64).reshape(6, 8) * 100_000
     save_label_map(tmp_path / "big.tif", big)
     np.testing.assert_array_equal(read_instance_map(tmp_path / "big.tif"), big)
-    with pytest.raises(UserError, match="big.png: ids up to .* need 32 bits; save as .tif"):
+    with pytest.raises(UserError, match="big.png: ids of 65536 and more need 32 bits; save as .tif"):
         save_label_map(tmp_path / "big.png", big)
 
 
@@ -124,3 +124,13 @@ def test_luma_is_bt601():
     assert y.shape == (1, 4, 1) and y.dtype == np.uint8
     assert y.ravel().tolist() == [76, 150, 29, 255]
     np.testing.assert_allclose(luma(rgb.astype(np.float32) / 255).ravel(), [0.299, 0.587, 0.114, 1.0], atol=1e-6)
+
+
+def test_bits_can_be_asked_for(tmp_path):
+    small = np.array([[0, 3], [7, 1]])
+    path = save_label_map(tmp_path / "inst.png", small, bits=16)       # instance maps: always 16-bit
+    with Image.open(path) as img:
+        assert img.mode.startswith("I;16")
+    np.testing.assert_array_equal(read_instance_map(path), small)
+    with pytest.raises(UserError, match="do not fit 8 bits"):
+        save_label_map(tmp_path / "x.png", small * 100, bits=8)

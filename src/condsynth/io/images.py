@@ -207,16 +207,13 @@ def default_palette(n: int = 256) -> np.ndarray:
     return palette.astype(np.uint8)
 
 
-def save_label_map(path: str | Path, array, palette=None) -> Path:
-    """Write an ``H x W`` map of non-negative integer ids atomically, without losing any id.
+def label_map_image(array, palette=None, bits: int | None = None) -> Image.Image:
+    """An ``H x W`` map of non-negative integer ids as a PIL image that stores every id exactly.
 
-    Ids below 256 are stored as an 8-bit palette PNG: each pixel holds its id, and ``palette``
-    (``N x 3`` uint8 colours, N <= 256; by default :func:`default_palette`) only decides how
-    viewers display it, so :func:`read_label_map` gives back the ids and :func:`read_image` the
-    colours. Larger ids (instance maps) are stored as 16-bit grey PNGs, and ids of 65536 and more
-    as 32-bit TIFF (``.tif``), since PNG has no 32-bit grey.
+    ``bits`` None picks the smallest that fits: 8 (palette image: each pixel holds its id, and
+    ``palette``, ``N x 3`` uint8 colours with N <= 256, default :func:`default_palette`, only decides
+    how viewers display it), 16 (grey) or 32 (grey, TIFF only). Instance maps ask for ``bits=16``.
     """
-    path = Path(path)
     arr = np.asarray(array)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -224,24 +221,41 @@ def save_label_map(path: str | Path, array, palette=None) -> Path:
         raise ValueError(f"a label map is an H x W integer array, got {arr.dtype} of shape {arr.shape}")
     lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
     if lo < 0:
-        raise UserError(f"{path}: label ids must be >= 0, got {lo}")
-    fmt = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF"}.get(path.suffix.lower())
-    if fmt is None:
-        raise UserError(f"{path}: label maps are saved as .png (or .tif), a lossless format that keeps ids")
-    if hi < 256:
+        raise UserError(f"label ids must be >= 0, got {lo}")
+    if bits is None:
+        bits = 8 if hi < 256 else 16 if hi < 65536 else 32
+    if bits not in (8, 16, 32) or hi >= 2 ** min(bits, 31):
+        raise UserError(f"label ids up to {hi} do not fit {bits} bits")
+    if palette is not None and bits != 8:
+        raise ValueError(f"a palette needs 8-bit ids (below 256); this map's ids reach {hi}")
+    if bits == 8:
         img = Image.fromarray(arr.astype(np.uint8))
         colours = default_palette() if palette is None else np.asarray(palette, np.uint8).reshape(-1, 3)
         if len(colours) > 256:
             raise ValueError(f"a palette has at most 256 colours, got {len(colours)}")
         img.putpalette(colours.ravel().tolist())       # L -> P, pixel values (the ids) unchanged
-    elif palette is not None:
-        raise ValueError(f"a palette needs ids below 256; this map's ids reach {hi}")
-    elif hi < 65536:
-        img = Image.fromarray(arr.astype(np.uint16))
-    elif fmt == "TIFF" and hi < 2 ** 31:
-        img = Image.fromarray(arr.astype(np.int32))
-    else:
-        raise UserError(f"{path}: ids up to {hi} need 32 bits; save as .tif (PNG stores at most 16)")
+        return img
+    return Image.fromarray(arr.astype(np.uint16 if bits == 16 else np.int32))
+
+
+def save_label_map(path: str | Path, array, palette=None, bits: int | None = None) -> Path:
+    """Write an ``H x W`` map of non-negative integer ids atomically, without losing any id.
+
+    Ids below 256 are stored as an 8-bit palette PNG, so :func:`read_label_map` gives back the ids and
+    :func:`read_image` (and any viewer) the ``palette`` colours; larger ids (instance maps) as 16-bit
+    grey PNGs, and ids of 65536 and more as 32-bit TIFF (``.tif``), since PNG has no 32-bit grey.
+    See :func:`label_map_image` for ``palette`` and ``bits``.
+    """
+    path = Path(path)
+    fmt = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF"}.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"{path}: label maps are saved as .png (or .tif), a lossless format that keeps ids")
+    try:
+        img = label_map_image(array, palette, bits)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    if img.mode == "I" and fmt != "TIFF":
+        raise UserError(f"{path}: ids of 65536 and more need 32 bits; save as .tif (PNG stores at most 16)")
     with atomic_path(path) as tmp:
         img.save(tmp, format=fmt)
     return path
