@@ -80,14 +80,19 @@ def check_dataset(name: str, root: str | Path) -> Report:
 
 # ------------------------------------------------------------------------------- shared helpers
 def sizes_line(sizes: Iterable[tuple[int, int]]) -> str:
-    """'256x256' or '256x256 (398), 250x200 (2)': image sizes as width x height, most common first."""
+    """'256x256 (h x w)' or '256x256 (398), 200x250 (2) (h x w)': image sizes, most common first."""
     tally: dict[tuple[int, int], int] = {}
     for hw in sizes:
-        tally[hw] = tally.get(hw, 0) + 1
+        tally[tuple(hw)] = tally.get(tuple(hw), 0) + 1
     ranked = sorted(tally.items(), key=lambda kv: -kv[1])
     if len(ranked) == 1:
-        return f"{ranked[0][0][1]}x{ranked[0][0][0]}"
-    return ", ".join(f"{w}x{h} ({n})" for (h, w), n in ranked[:4]) + (", ..." if len(ranked) > 4 else "")
+        return f"{ranked[0][0][0]}x{ranked[0][0][1]} (h x w)"
+    more = ", ..." if len(ranked) > 4 else ""
+    return ", ".join(f"{h}x{w} ({n})" for (h, w), n in ranked[:4]) + more + " (h x w)"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 class LabelStats:
@@ -145,7 +150,7 @@ def check_labels(root: Path) -> Report:
         stats.add(read_label_map(f))
     report = Report("labels", root, counts={"maps": len(files), "range": list(stats.range),
                                              "pixels": dict(stats.pixels)})
-    report.lines.append(f"{len(files)} label maps, {sizes_line(stats.sizes)}")
+    report.lines.append(f"{plural(len(files), 'label map')}, {sizes_line(stats.sizes)}")
     report.lines += stats.lines()
     inst_dir = next((d for d in (root / "instance", root.parent / "instance") if d.is_dir()), None)
     if inst_dir is None:
@@ -162,6 +167,6 @@ def check_labels(root: Path) -> Report:
     things = sum(n for v, n in instances.maps.items() if v >= 1000)
     report.counts["instance_maps"] = instances.n_maps
     report.counts["things"] = things
-    report.lines.append(f"{instances.n_maps} instance maps in {inst_dir}: {things} thing instances "
+    report.lines.append(f"{plural(instances.n_maps, 'instance map')} in {inst_dir}: {things} thing instances "
                         f"(id = class * 1000 + k), ids {instances.range[0]}..{instances.range[1]}")
     return report

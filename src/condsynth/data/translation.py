@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import Dataset
 
 from condsynth.data import split_key, transforms as T
-from condsynth.data.check import Report, register_check, sizes_line
+from condsynth.data.check import Report, plural, register_check, sizes_line
 from condsynth.errors import UserError
 from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, luma, read_image, read_instance_map, read_label_map,
                                  uint8_to_tensor)
@@ -288,7 +288,7 @@ def check_paired(root: Path) -> Report:
         sizes = [ds.read_arrays(i)[0].shape[:2] for i in range(len(ds))]
         report.counts[split] = len(ds)
         inst = ", with instance maps" if cfg.instances else ""
-        report.lines.append(f"{split}: {len(ds)} pairs ({ds.layout} layout{inst}), {sizes_line(sizes)}")
+        report.lines.append(f"{split}: {plural(len(ds), 'pair')} ({ds.layout} layout{inst}), {sizes_line(sizes)}")
         if ds.layout == "folders":
             used = {a.name for a, _ in ds.items}
             extra = sorted(p.name for p in list_images(root / split / "B") if p.name not in used)
@@ -309,7 +309,7 @@ def check_unpaired(root: Path) -> Report:
         for files, which in ((ds.a_files, "A"), (ds.b_files, "B")):
             sizes = [cfg.side(which).read(f).shape[:2] for f in files]
             report.counts[f"{split}{which}"] = len(files)
-            report.lines.append(f"{split}{which}: {len(files)} images, {sizes_line(sizes)}")
+            report.lines.append(f"{split}{which}: {plural(len(files), 'image')}, {sizes_line(sizes)}")
     return report
 
 
