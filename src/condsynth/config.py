@@ -37,16 +37,41 @@ def _is_optional(tp) -> tuple[bool, Any]:
     return False, tp
 
 
+def _describe(tp) -> str:
+    """How a config error names a type: 'an integer', 'a list of 2 integers', ..."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (list, tuple):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            plural = {int: "integers", float: "numbers", str: "strings"}.get(args[0], "items")
+            return f"a list of {len(args)} {plural}"
+        return "a list"
+    if origin is typing.Literal:
+        return f"one of {list(args)}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert a YAML value to the annotated type, or raise a ConfigError naming ``key``."""
     optional, inner = _is_optional(tp)
     if value is None:
-        if optional or tp is Any:
+        if optional or tp is Any or type(None) in typing.get_args(tp):
             return None
         raise ConfigError(f"config key '{key}' must not be null")
     tp = inner
     if tp is Any:
         return value
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        # e.g. ``int | tuple[int, int]`` (a square size or [h, w]): the first type the value fits
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        for arm in arms:
+            try:
+                return _coerce(value, arm, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"config key '{key}' must be {' or '.join(map(_describe, arms))}, got {value!r}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}' must be a mapping, got {type(value).__name__}")
@@ -56,6 +81,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
         args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:     # fixed length, e.g. tuple[int, int]
+            if len(value) != len(args):
+                raise ConfigError(f"config key '{key}' must be {_describe(tp)}, got {value!r}")
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item_tp = args[0] if args else Any
         items = [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
