@@ -134,3 +134,15 @@ def test_missing_eval_split_is_an_error_before_training(tmp_path):
     raw["data"]["eval_split"] = "nosuchsplit"
     with pytest.raises(UserError, match="nosuchsplit"):
         Trainer(build_experiment_config(raw))
+
+
+def test_resume_of_a_checkpoint_older_than_a_new_key_at_its_default(tmp_path, capsys):
+    raw = testing.tiny_config("template", tmp_path, tmp_path / "old", steps=2)
+    first = train(build_experiment_config(raw))
+    meta_file = first.last_checkpoint / "config.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["config"]["data"]["instances"]          # as written before that key existed
+    meta_file.write_text(json.dumps(meta))
+    raw["train"]["steps"] = 3
+    assert train(build_experiment_config(raw), resume=True).step == 3
+    assert "config changes: train.steps: 2 -> 3" in capsys.readouterr().out

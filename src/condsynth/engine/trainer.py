@@ -24,7 +24,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from condsynth.engine import checkpoint as ckpt
-from condsynth.engine.config import RESUME_FREE_KEYS, ExperimentConfig, ScheduleConfig, config_diff
+from condsynth.engine.config import (RESUME_FREE_KEYS, ExperimentConfig, ScheduleConfig, build_experiment_config,
+                                     config_diff)
 from condsynth.engine.logging import RunLogger
 from condsynth.engine.sampling import ResumableSampler
 from condsynth.errors import CheckpointError, ConfigError, TrainingDiverged, UserError
@@ -227,7 +228,11 @@ class Trainer:
         """A resumed run continues the checkpoint's experiment: say every value that differs
         (the YAML or a default may have changed since), and refuse the ones that change what is
         learned unless the user accepts them."""
-        diff = config_diff(meta["config"], self.cfg.to_dict())
+        try:    # read the old config with today's schema: a key added since, at its default, is no change
+            old = build_experiment_config(meta["config"]).to_dict()
+        except ConfigError:
+            old = meta["config"]
+        diff = config_diff(old, self.cfg.to_dict())
         for name, old in (meta.get("frozen") or {}).items():
             new = self.frozen_records.get(name, {})
             if old.get("sha256") != new.get("sha256"):
