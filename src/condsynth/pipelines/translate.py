@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from condsynth.errors import UserError
-from condsynth.io.images import IMAGE_EXTENSIONS, list_images, read_image, save_image, tensor_to_uint8, uint8_to_tensor
+from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, luma, read_image, save_image, tensor_to_uint8,
+                                 to_rgb_uint8, uint8_to_tensor)
 from condsynth.pipelines.base import Pipeline, pick_device, seeded
 
 
@@ -70,25 +71,12 @@ class TranslationPipeline(Pipeline):
         return cls.from_pretrained(path, device=device, use_ema=use_ema)
 
     def _prepare(self, image) -> np.ndarray:
-        if isinstance(image, (str, Path)):
-            image = read_image(image, mode="L" if self.in_channels == 1 else "RGB")
-        elif isinstance(image, torch.Tensor):
-            t = image.detach().float().cpu()
-            t = t[0] if t.dim() == 4 else t
-            if t.dim() != 3:
-                raise UserError(f"image tensor must be C x H x W, got {tuple(image.shape)}")
-            image = (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or image.dtype != np.uint8:
-            raise UserError(f"image array must be H x W x C uint8, got {image.dtype} {image.shape}")
-        image = image[..., :3]
-        if self.in_channels == 1 and image.shape[2] == 3:
-            image = np.asarray(image.mean(axis=2, keepdims=True).round(), np.uint8)
-        elif self.in_channels == 3 and image.shape[2] == 1:
-            image = np.repeat(image, 3, axis=2)
-        return image
+        """Any image input (path, PIL, array, tensor; see ``io.images.to_rgb_uint8``) with the
+        channels the network takes; grey for a 1-channel network is BT.601 luma."""
+        if self.in_channels == 1 and isinstance(image, (str, Path)):
+            return read_image(image, mode="L")
+        rgb = to_rgb_uint8(image)
+        return luma(rgb) if self.in_channels == 1 else rgb
 
     @torch.no_grad()
     def __call__(self, image, seed: int | None = 0) -> TranslationOutput:
