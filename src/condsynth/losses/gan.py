@@ -87,7 +87,10 @@ class GANLoss(nn.Module):
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor | None = None,
                      center: float = 1.0) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017, Eq. 3): E[(||grad_x D(x_hat)||_2 - 1)^2] on random
-    interpolates x_hat between real and fake samples. Multiply by lambda (10 in the paper)."""
+    interpolates x_hat between real and fake samples. Multiply by lambda (10 in the paper).
+
+    ``critic`` is any callable of one batch, e.g. ``lambda x: d(x[:, :3], x[:, 3:])`` for a critic
+    of (target, canvas) pairs whose penalty is taken on the whole 6-channel interpolate."""
     alpha = torch.rand(real.size(0), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     inp = x_hat if condition is None else torch.cat([condition, x_hat], 1)

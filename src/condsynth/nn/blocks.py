@@ -2,7 +2,9 @@
 
 The layer codes of pix2pix/CycleGAN (``Ck``, ``CDk``, ``c7s1-k``, ``dk``, ``uk``) are all a
 :class:`ConvNormAct` with different settings, so each network file can be written as the paper's
-table of layers.
+table of layers. Further down: the landmark encoder and mask blending of the face methods, and the
+small pieces of the painting agent's networks (:class:`BNResBlock`, :class:`TReLU`,
+:func:`coord_planes`), bilinear :func:`resize` and the target-network :func:`soft_update`.
 """
 
 from __future__ import annotations
@@ -158,3 +160,62 @@ def mask_blend(mask: torch.Tensor, content: torch.Tensor, base: torch.Tensor, *,
     if mask_selects == "base":
         return (1 - mask) * content + mask * base
     raise ValueError(f"unknown mask_selects '{mask_selects}' (content, base)")
+
+
+# ==================================================================================================================
+# Residual block, TReLU, CoordConv planes, resizing, target-network updates (the painting agent; LearningToPaint)
+# ==================================================================================================================
+
+
+class BNResBlock(nn.Module):
+    """relu(x + BN(conv(relu(BN(conv(x)))))): the classic post-activation residual block with
+    biased 3x3 convs (the painting attention module's feature branch). Unlike
+    :class:`~condsynth.nn.resnet_generator.ResBlock` it ends in a ReLU and has no padding options."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        c = channels
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                                  nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class TReLU(nn.Module):
+    """ReLU(x - a) + a with a learnable threshold a, initialised to 0 (LearningToPaint's critic)."""
+
+    def __init__(self):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x - self.alpha) + self.alpha
+
+
+def coord_planes(size: int, device=None) -> torch.Tensor:
+    """CoordConv planes (i/(S-1), j/(S-1)), ``1 x 2 x S x S`` (row index first)."""
+    r = torch.linspace(0, 1, size, device=device)
+    return torch.stack(torch.meshgrid(r, r, indexing="ij"))[None]
+
+
+def resize(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of an ``N x C x H x W`` batch to ``size`` (square int or ``(h, w)``).
+
+    Anti-aliased when shrinking (a plain bilinear kernel would skip pixels and alias fine detail),
+    plain bilinear when enlarging; ``x`` itself when it already has the size."""
+    h, w = (size, size) if isinstance(size, int) else size
+    if x.shape[-2:] == (h, w):
+        return x
+    shrink = h < x.shape[-2] or w < x.shape[-1]
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=shrink)
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging of a target network, theta' <- (1 - tau) theta' + tau theta (DDPG); buffers
+    (BatchNorm statistics) are copied."""
+    for pt, ps in zip(target.parameters(), source.parameters()):
+        pt.mul_(1 - tau).add_(ps, alpha=tau)
+    for bt, bs in zip(target.buffers(), source.buffers()):
+        bt.copy_(bs)

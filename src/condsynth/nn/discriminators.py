@@ -4,6 +4,8 @@
 4x4 kernels, LeakyReLU 0.2, no norm on the first layer. ``n_layers=0`` is the 1x1 PixelGAN,
 ``n_layers=1`` the 16x16 PatchGAN, ``n_layers=5`` the 286x286 one (spec-translation §2.6). The
 output is a map of logits, one per overlapping patch; losses average over it.
+
+:class:`LTPCritic` is LearningToPaint's reward critic, a WGAN critic of (target, canvas) pairs.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+from torch.nn.utils.parametrizations import weight_norm
 
-from condsynth.nn.blocks import make_norm, norm_uses_bias
+from condsynth.nn.blocks import TReLU, make_norm, norm_uses_bias
 
 
 def receptive_field(n_layers: int) -> int:
@@ -308,3 +312,27 @@ class JointDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None,
                 wrong_c: torch.Tensor | None = None) -> JointLogits:
         return self.head(self.trunk(x), c, wrong_c)
+
+
+# ==================================================================================================================
+# LearningToPaint's reward critic (the painting agent's WGAN reward)
+# ==================================================================================================================
+
+
+class LTPCritic(nn.Module):
+    """LearningToPaint's reward discriminator D(I, C): the target and the canvas stacked into 6
+    channels, 5 weight-normalised 5x5 stride-2 convs 6-16-32-64-128-1 with TReLU between them, the
+    score map averaged to one number per pair. Its WGAN-GP training is the painting agent's
+    (``losses.gan.gradient_penalty`` on the 6-channel pair)."""
+
+    def __init__(self):
+        super().__init__()
+        ch = [6, 16, 32, 64, 128]
+        layers = []
+        for a, b in zip(ch[:-1], ch[1:]):
+            layers += [weight_norm(nn.Conv2d(a, b, 5, 2, 2)), TReLU()]
+        layers.append(weight_norm(nn.Conv2d(128, 1, 5, 2, 2)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, target: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.net(torch.cat([target, canvas], 1)), 1).flatten(1).squeeze(1)
