@@ -381,56 +381,6 @@ def test_synthetic_world_is_deterministic_with_exact_masks():
     assert torch.equal(item["mask"][0] > 0.5, torch.from_numpy(m))
 
 
-def _write(path, arr):
-    from PIL import Image
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-
-
-def test_celebamask_hq_and_cub_layout_readers(tmp_path):
-    from condsynth.data.painting import CelebAMaskHQ, CUBTargets
-    rng = np.random.default_rng(0)
-    root = tmp_path / "celeba"
-    for i in range(3):
-        _write(root / "CelebA-HQ-img" / f"{i}.jpg", rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
-        skin = np.zeros((40, 40), np.uint8)
-        skin[10:20, 10:20] = 255
-        hair = np.zeros((40, 40), np.uint8)
-        hair[0:5] = 255
-        _write(root / "CelebAMask-HQ-mask-anno" / "0" / f"{i:05d}_skin.png", skin)
-        _write(root / "CelebAMask-HQ-mask-anno" / "0" / f"{i:05d}_hair.png", hair)
-    ds = CelebAMaskHQ(root, "train", size=40, n_train=2)
-    assert len(ds) == 2 and len(CelebAMaskHQ(root, "test", size=40, n_train=2)) == 1
-    m = ds[0]["mask"][0]
-    assert m[15, 15] == 1 and m[2, 20] == 1 and m[30, 30] == 0       # union of the parts
-
-    cub = tmp_path / "cub"
-    base = cub / "CUB_200_2011"
-    names = ["001.Bird/a.jpg", "001.Bird/b.jpg", "002.Other/c.jpg"]
-    (base).mkdir(parents=True)
-    (base / "images.txt").write_text("".join(f"{i + 1} {n}\n" for i, n in enumerate(names)))
-    (base / "train_test_split.txt").write_text("1 1\n2 0\n3 1\n")
-    for n in names:
-        _write(base / "images" / n, rng.integers(0, 255, (30, 30, 3), dtype=np.uint8))
-        seg = np.zeros((30, 30), np.uint8)
-        seg[5:15, 5:15] = 200
-        seg[20:, 20:] = 100                                           # below 0.5: background
-        _write((cub / "segmentations" / n).with_suffix(".png"), seg)
-    tr = CUBTargets(cub, "train", size=30)
-    assert len(tr) == 2 and len(CUBTargets(cub, "test", size=30)) == 1
-    m = tr[0]["mask"][0]
-    assert m[10, 10] == 1 and m[25, 25] == 0
-
-
-def test_missing_dataset_layout_is_one_clear_error(tmp_path):
-    from condsynth.data.painting import CelebAMaskHQ, PaintingDataConfig, build_painting_dataset
-    from condsynth.errors import UserError
-    with pytest.raises(UserError, match="CelebA-HQ-img"):
-        CelebAMaskHQ(tmp_path)
-    with pytest.raises(UserError, match="unknown source"):
-        build_painting_dataset(PaintingDataConfig(sources=["imagenet"]))
-
-
 def test_fg_improve_focus_reward_prefers_foreground_and_has_a_gradient(tiny_renderer):
     """focus_reward='fg_improve': R_focus = D(t) - D(t+1) on the focused canvas; a stroke that copies
     the target inside M earns more than the same stroke outside M, and the reward is differentiable

@@ -16,6 +16,10 @@ Readers:
   foreground masks, generated from ``(seed, index)``.
 * :func:`skimage_photos`: the photographs bundled with scikit-image (used for the bundled
   checkpoints); random crops and flips make many targets of them.
+
+The horizontal flip (``flip``, LearningToPaint's augmentation) is drawn from the seed the engine's
+sampler hands out with each key, so an image is mirrored in about half of the epochs;
+a plain integer key gives the same flip every time.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from condsynth.data import rng_for, split_key
 from condsynth.errors import UserError
 from condsynth.io.images import list_images, read_image
 
@@ -43,9 +48,9 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left",
                   "logo")
 
 
-def _key(key) -> int:
-    """The engine indexes datasets with ``(index, seed)``; plain integers work too."""
-    return int(key[0]) if isinstance(key, (tuple, list)) else int(key)
+def random_flip(enabled: bool, index: int, seed: Optional[int]) -> bool:
+    """Mirror with probability 1/2, drawn from the sampler's ``seed`` (a new draw every epoch)."""
+    return enabled and bool(rng_for(index, seed, salt=7).random() < 0.5)
 
 
 def resize_array(arr: np.ndarray, size: int, resample=Image.BILINEAR) -> np.ndarray:
@@ -80,10 +85,9 @@ class ImageFolderTargets(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.files)
 
-    def __getitem__(self, i):
-        i = _key(i)
-        flip = self.flip and bool(np.random.default_rng([7, i]).random() < 0.5)
-        return _item(read_image(self.files[i]), None, self.size, flip)
+    def __getitem__(self, key):
+        i, seed = split_key(key)
+        return _item(read_image(self.files[i]), None, self.size, random_flip(self.flip, i, seed))
 
 
 class CelebAMaskHQ(torch.utils.data.Dataset):
@@ -117,12 +121,11 @@ class CelebAMaskHQ(torch.utils.data.Dataset):
             raise UserError(f"{folder}: no part masks for image {i}")
         return m
 
-    def __getitem__(self, k):
-        k = _key(k)
+    def __getitem__(self, key):
+        k, seed = split_key(key)
         i = self.ids[k]
         img = read_image(self.img_dir / f"{i}.jpg")
-        flip = self.flip and bool(np.random.default_rng([7, k]).random() < 0.5)
-        return _item(img, self.mask(i), self.size, flip)
+        return _item(img, self.mask(i), self.size, random_flip(self.flip, k, seed))
 
 
 class CUBTargets(torch.utils.data.Dataset):
@@ -145,13 +148,12 @@ class CUBTargets(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.items)
 
-    def __getitem__(self, k):
-        k = _key(k)
+    def __getitem__(self, key):
+        k, seed = split_key(key)
         rel = self.items[k]
         img = read_image(self.root / "images" / rel)
         m = read_image(self.seg / Path(rel).with_suffix(".png"), mode="L")[..., 0] > 127   # 0.5
-        flip = self.flip and bool(np.random.default_rng([7, k]).random() < 0.5)
-        return _item(img, m, self.size, flip)
+        return _item(img, m, self.size, random_flip(self.flip, k, seed))
 
 
 # ------------------------------------------------------------------------------ synthetic world
@@ -213,10 +215,10 @@ class SyntheticPaintWorld(torch.utils.data.Dataset):
     def __len__(self):
         return self.length
 
-    def __getitem__(self, i):
-        i = _key(i)
+    def __getitem__(self, key):
+        i, sample_seed = split_key(key)
         img, m = synthetic_scene(i, self.seed, self.size)
-        return _item(img, m, self.size, self.flip and i % 2 == 1)
+        return _item(img, m, self.size, random_flip(self.flip, i, sample_seed))
 
 
 def skimage_photos(names=SKIMAGE_PHOTOS) -> list[np.ndarray]:
@@ -251,8 +253,8 @@ class PhotoCrops(torch.utils.data.Dataset):
     def __len__(self):
         return self.length
 
-    def __getitem__(self, i):
-        i = _key(i)
+    def __getitem__(self, key):
+        i = split_key(key)[0]
         rng = np.random.default_rng([self.seed, i, 99])
         p = self.photos[int(rng.integers(len(self.photos)))]
         h, w = p.shape[:2]
@@ -283,10 +285,11 @@ class Mixture(torch.utils.data.Dataset):
     def __len__(self):
         return self.length
 
-    def __getitem__(self, i):
-        i = _key(i)
+    def __getitem__(self, key):
+        i, seed = split_key(key)
         part = self.parts[i % len(self.parts)]
-        return part[(i // len(self.parts)) % len(part)]
+        j = (i // len(self.parts)) % len(part)
+        return part[j if seed is None else (j, seed)]     # the sampler's seed reaches the part
 
 
 def build_painting_dataset(cfg: PaintingDataConfig, split: str = "train") -> torch.utils.data.Dataset:
