@@ -24,6 +24,12 @@ def write_renderer(folder: Path, net) -> Path:
                             weights)
 
 
+def tiny_renderer_checkpoint(folder: Path) -> Path:
+    """An untrained :data:`TINY_RENDERER` (seed 0) as a checkpoint folder."""
+    torch.manual_seed(0)
+    return write_renderer(folder, P.NeuralRenderer(TINY_RENDERER))
+
+
 def tiny_agent_cfg(renderer, **kw):
     """A 32x32 agent over ``renderer`` that takes a DDPG update from its third step on."""
     base = dict(renderer=str(renderer), size=32, focus_size=16, net_input_size=32, max_step=3,

@@ -23,7 +23,7 @@ import torch
 from condsynth.data.painting import PaintingDataConfig
 from condsynth.models import painting as P
 from condsynth.nn.vgg import VGGFeatures
-from painting_helpers import TINY_RENDERER, make_ctx, tiny_agent_cfg, write_renderer
+from painting_helpers import make_ctx, tiny_agent_cfg, tiny_renderer_checkpoint
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "painting_reference.json"
 TOLERANCE = 1e-6          # relative and absolute, on every number
@@ -107,7 +107,6 @@ def training_logs(renderer, steps: int = 4) -> dict:
 
 def paintings() -> dict:
     """A random tiny actor over the bundled 128x128 renderer, and stroke optimisation."""
-    from condsynth.pipelines.paint import optimize_strokes
     torch.manual_seed(4)
     cfg = P.PaintingAgentConfig(focus_size=32, net_input_size=32, max_step=4, actor_width=4, critic_width=4,
                                 attention_width=8, attention_unet_width=4, attention_res_blocks=1,
@@ -117,7 +116,7 @@ def paintings() -> dict:
     canvas, strokes = P.paint_with_actor(m, target, 12)
     canvas2, strokes2 = P.paint_with_actor(m, target, 7, canvas, None, (0.5, 1.0))   # a partial last bundle
     with torch.inference_mode(False):
-        canvas3, strokes3 = optimize_strokes(m.renderer, target[:1], 6, group=4, iters=3, seed=0)
+        canvas3, strokes3 = P.optimize_strokes(m.renderer, target[:1], 6, group=4, iters=3, seed=0)
     return {"agent": {"canvas": _canvas(canvas), "strokes": _floats(strokes)},
             "agent_continued": {"canvas": _canvas(canvas2), "strokes": _floats(strokes2)},
             "optimize": {"canvas": _canvas(canvas3), "strokes": _floats(strokes3)}}
@@ -125,8 +124,7 @@ def paintings() -> dict:
 
 def compute() -> dict:
     with seeded_vgg(), tempfile.TemporaryDirectory() as tmp:
-        torch.manual_seed(0)
-        renderer = write_renderer(Path(tmp) / "renderer", P.NeuralRenderer(TINY_RENDERER))
+        renderer = tiny_renderer_checkpoint(Path(tmp) / "renderer")
         return {"reward": reward_parts(renderer), "training": training_logs(renderer), "paint": paintings()}
 
 

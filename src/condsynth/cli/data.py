@@ -101,7 +101,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_strokes(args: argparse.Namespace) -> int:
     from condsynth.errors import UserError
-    from condsynth.models.painting import write_stroke_bank
+    from condsynth.data.strokes import write_stroke_bank
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     if args.size < 16 or args.size & (args.size - 1):

@@ -12,8 +12,8 @@ Readers:
   of the non-background parts (or ``face_hair_only``). Split: first 28,000 train, last 2,000 test.
 * :class:`CUBTargets`: ``ROOT/CUB_200_2011/{images.txt, train_test_split.txt, images/...}`` and
   ``ROOT/segmentations/<same relative path>.png`` binarised at 0.5; the official split.
-* :class:`SyntheticPaintWorld`: procedural images of objects on textured backgrounds with exact
-  foreground masks, generated from ``(seed, index)``.
+* :class:`~condsynth.data.synth.paint_targets.SyntheticPaintWorld`: procedural images of objects on
+  textured backgrounds with exact foreground masks, generated from ``(seed, index)``.
 * :func:`skimage_photos`: the photographs bundled with scikit-image (used for the bundled
   checkpoints); random crops and flips make many targets of them.
 
@@ -30,9 +30,9 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 from condsynth.data import rng_for, split_key
+from condsynth.data.transforms import resize
 from condsynth.errors import UserError
 from condsynth.io.images import list_images, read_image
 
@@ -53,21 +53,14 @@ def random_flip(enabled: bool, index: int, seed: Optional[int]) -> bool:
     return enabled and bool(rng_for(index, seed, salt=7).random() < 0.5)
 
 
-def resize_array(arr: np.ndarray, size: int, resample=Image.BILINEAR) -> np.ndarray:
-    """``H x W x C`` uint8 -> ``size x size x C`` uint8 (aspect ratio ignored)."""
-    c = arr.shape[2]
-    img = Image.fromarray(arr[..., 0] if c == 1 else arr)
-    out = np.asarray(img.resize((size, size), resample))
-    return out[..., None] if out.ndim == 2 else out
-
-
-def _item(img: np.ndarray, mask: Optional[np.ndarray], size: int, flip: bool = False) -> dict:
-    img = resize_array(img, size)
+def target_item(img: np.ndarray, mask: Optional[np.ndarray], size: int, flip: bool = False) -> dict:
+    """An ``H x W x 3`` uint8 image and an optional ``H x W`` bool mask -> the dataset item."""
+    img = resize(img, size, "bilinear")
     if mask is None:
         m = np.ones((size, size), np.float32)
         has = 0.0
     else:
-        m = (resize_array(mask.astype(np.uint8)[..., None] * 255, size, Image.NEAREST)[..., 0] > 127)
+        m = (resize(mask.astype(np.uint8)[..., None] * 255, size, "nearest")[..., 0] > 127)
         m = m.astype(np.float32)
         has = 1.0
     x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).float() / 255.0
@@ -87,7 +80,7 @@ class ImageFolderTargets(torch.utils.data.Dataset):
 
     def __getitem__(self, key):
         i, seed = split_key(key)
-        return _item(read_image(self.files[i]), None, self.size, random_flip(self.flip, i, seed))
+        return target_item(read_image(self.files[i]), None, self.size, random_flip(self.flip, i, seed))
 
 
 class CelebAMaskHQ(torch.utils.data.Dataset):
@@ -125,7 +118,7 @@ class CelebAMaskHQ(torch.utils.data.Dataset):
         k, seed = split_key(key)
         i = self.ids[k]
         img = read_image(self.img_dir / f"{i}.jpg")
-        return _item(img, self.mask(i), self.size, random_flip(self.flip, k, seed))
+        return target_item(img, self.mask(i), self.size, random_flip(self.flip, k, seed))
 
 
 class CUBTargets(torch.utils.data.Dataset):
@@ -153,72 +146,7 @@ class CUBTargets(torch.utils.data.Dataset):
         rel = self.items[k]
         img = read_image(self.root / "images" / rel)
         m = read_image(self.seg / Path(rel).with_suffix(".png"), mode="L")[..., 0] > 127   # 0.5
-        return _item(img, m, self.size, random_flip(self.flip, k, seed))
-
-
-# ------------------------------------------------------------------------------ synthetic world
-
-def _smooth_noise(rng, size, cells):
-    g = rng.random((cells, cells, 3)).astype(np.float32)
-    return np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC),
-                      np.float32) / 255.0
-
-
-def synthetic_scene(index: int, seed: int = 0, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """One procedural target: a textured background and 1-2 foreground objects with detail.
-
-    Returns ``(image uint8 HxWx3, mask bool HxW)``. The foreground objects are ellipses or
-    polygons with a bright rim, an inner pattern (stripes or spots) and small dark "eyes", so
-    that they carry the fine detail that an attention-aware painter should spend strokes on,
-    while the background is low-frequency colour.
-    """
-    rng = np.random.default_rng([seed, index, 1234])
-    base = rng.random(3) * 0.8 + 0.1
-    bg = 0.6 * base + 0.4 * _smooth_noise(rng, size, int(rng.integers(2, 5)))
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    img = bg.copy()
-    mask = np.zeros((size, size), bool)
-    for _ in range(int(rng.integers(1, 3))):
-        cx, cy = rng.uniform(0.25, 0.75, 2)
-        ax, ay = rng.uniform(0.12, 0.3, 2)
-        th = rng.uniform(0, np.pi)
-        u = ((xx - cx) * np.cos(th) + (yy - cy) * np.sin(th)) / ax
-        v = (-(xx - cx) * np.sin(th) + (yy - cy) * np.cos(th)) / ay
-        if rng.random() < 0.5:
-            r = u * u + v * v                               # ellipse
-        else:
-            r = np.maximum(np.abs(u), np.abs(v)) ** 2       # rotated rectangle
-        obj = r <= 1.0
-        col = rng.random(3)
-        col2 = rng.random(3)
-        if rng.random() < 0.5:
-            pat = (np.sin(u * rng.uniform(6, 14)) > 0)[..., None]           # stripes
-        else:
-            pat = (np.sin(u * 9) * np.sin(v * 9) > 0.3)[..., None]          # spots
-        tex = np.where(pat, col, col2)
-        rim = (r > 0.75)[..., None]
-        tex = np.where(rim, np.clip(col * 0.4 + 0.6, 0, 1), tex)
-        for s in (-0.35, 0.35):                                              # two dark "eyes"
-            ex, ey = cx + s * ax * np.cos(th), cy + s * ax * np.sin(th)
-            eye = ((xx - ex) ** 2 + (yy - ey) ** 2) < (0.04 * min(ax, ay) / 0.2) ** 2
-            tex = np.where(eye[..., None], 0.05, tex)
-        img = np.where(obj[..., None], tex, img)
-        mask |= obj
-    img = np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1)
-    return (img * 255 + 0.5).astype(np.uint8), mask
-
-
-class SyntheticPaintWorld(torch.utils.data.Dataset):
-    def __init__(self, length: int = 100_000, seed: int = 0, size: int = 128, flip: bool = False):
-        self.length, self.seed, self.size, self.flip = length, seed, size, flip
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, key):
-        i, sample_seed = split_key(key)
-        img, m = synthetic_scene(i, self.seed, self.size)
-        return _item(img, m, self.size, random_flip(self.flip, i, sample_seed))
+        return target_item(img, m, self.size, random_flip(self.flip, k, seed))
 
 
 def skimage_photos(names=SKIMAGE_PHOTOS) -> list[np.ndarray]:
@@ -261,7 +189,7 @@ class PhotoCrops(torch.utils.data.Dataset):
         s = int(min(h, w) * rng.uniform(0.3, 1.0))
         y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
         crop = p[y:y + s, x:x + s]
-        return _item(crop, None, self.size, bool(rng.random() < 0.5))
+        return target_item(crop, None, self.size, bool(rng.random() < 0.5))
 
 
 @dataclass
@@ -293,6 +221,9 @@ class Mixture(torch.utils.data.Dataset):
 
 
 def build_painting_dataset(cfg: PaintingDataConfig, split: str = "train") -> torch.utils.data.Dataset:
+    # imported here: the synthetic world builds its items with target_item above
+    from condsynth.data.synth.paint_targets import SyntheticPaintWorld
+
     seed = cfg.seed if split == "train" else cfg.seed + 1_000_003
     parts = []
     for src in cfg.sources:
