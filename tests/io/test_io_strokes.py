@@ -24,7 +24,7 @@ def test_svg_has_one_group_per_stroke_and_the_rasteriser_widths(tmp_path):
     strokes[:, 6] = strokes[:, 8] = 0.5                              # z = 0.5 at both ends
     svg = save_svg(strokes, tmp_path / "s.svg", 128, 128, segments=4).read_text()
     assert svg.startswith("<svg") and svg.count("<g ") == 3 and svg.count("<line ") == 12
-    assert float(stroke_radius_px(0.5, 128)) == 16.5                  # (1 + 64 * 0.5 * 2 / 2 * ...) drawn 2x
+    assert float(stroke_radius_px(0.5, 128)) == 16.5                  # (1 + 256/4 * z) / 2: drawn at 2x, halved
     assert 'stroke-width="33.00"' in svg
 
 
