@@ -1,20 +1,19 @@
-"""Tiny painting set-ups shared by the tests in tests/models: a 32x32 renderer checkpoint, a tiny
-agent config and the StepContext a training step needs. Imported by name (``import painting_helpers``):
-pytest puts this folder on ``sys.path`` for the test files in it."""
+"""Tiny painting set-ups shared by the tests in tests/models: a 32x32 renderer checkpoint and a tiny
+agent config. Imported by name (``import painting_helpers``): pytest puts this folder on
+``sys.path`` for the test files in it. The step context is :func:`condsynth.testing.fake_context`."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import torch
 
+from condsynth import testing
 from condsynth.config import to_dict
 from condsynth.io.checkpoint import write_checkpoint
 from condsynth.models import painting as P
-from condsynth.models.base import StepContext
 
-TINY_RENDERER = P.RendererConfig(size=32, fc=[64, 1024], base_channels=4, conv_widths=[8])
+TINY_RENDERER = P.RendererConfig(**testing.TINY_RENDERER)     # 32x32 strokes, 4x16x16 map
 
 
 def write_renderer(folder: Path, net) -> Path:
@@ -38,12 +37,3 @@ def tiny_agent_cfg(renderer, **kw):
                 replay_capacity=64)
     base.update(kw)
     return P.PaintingAgentConfig(**base)
-
-
-def make_ctx(method, opts) -> StepContext:
-    """The engine's StepContext on CPU: plain backward, then step and zero the named optimizer."""
-    def step(name):
-        opts[name].step()
-        opts[name].zero_grad(set_to_none=True)
-    return StepContext(method.networks(), lambda loss: loss.backward(), step, contextlib.nullcontext,
-                       torch.device("cpu"), 0, 0)

@@ -14,7 +14,8 @@ from condsynth.models.painting.attention import AttentionModule, attention_loss
 from condsynth.models.painting.env import composite, step_canvas
 from condsynth.models.painting.feature_masks import FeatureMasks
 from condsynth.nn.blocks import resize
-from painting_helpers import make_ctx, tiny_agent_cfg, tiny_renderer_checkpoint
+from condsynth.testing import fake_context
+from painting_helpers import tiny_agent_cfg, tiny_renderer_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,7 @@ def run_agent(cfg, steps=6):
     loader = iter(torch.utils.data.DataLoader(m.build_dataset("train"), batch_size=3))
     logs = {}
     for _ in range(steps):
-        logs = m.training_step(next(loader), make_ctx(m, opts))
+        logs = m.training_step(next(loader), fake_context(m, opts))
     return m, logs
 
 
@@ -151,7 +152,7 @@ def test_ddpg_updates_train_actor_critic_attention_but_not_renderer(tiny_rendere
     opts = m.configure_optimizers(None)
     loader = iter(torch.utils.data.DataLoader(m.build_dataset("train"), batch_size=3))
     for _ in range(5):
-        logs = m.training_step(next(loader), make_ctx(m, opts))
+        logs = m.training_step(next(loader), fake_context(m, opts))
     changed = {n: any(not a.equal(b) for a, b in zip(snap[n], net.parameters())) for n, net in m.networks().items()}
     assert changed["actor"] and changed["critic"] and changed["attention"]
     assert changed["actor_target"] and changed["critic_target"]    # soft updates
@@ -188,12 +189,12 @@ def test_critic_target_uses_target_networks_and_discount(tiny_renderer, monkeypa
     g = torch.Generator().manual_seed(5)
     monkeypatch.setattr(m.replay, "sample", lambda b, gen=None, _s=m.replay.sample: _s(b, g))
     opts = m.configure_optimizers(None)
-    m.update(make_ctx(m, opts))
+    m.update(fake_context(m, opts))
     y1 = seen["y"][-1]
     with torch.no_grad():                                           # change only the target critic
         m.critic_target.fc.bias.add_(1.0)
     g.manual_seed(5)
-    m.update(make_ctx(m, opts))
+    m.update(fake_context(m, opts))
     y2 = seen["y"][-1]
     nd = (y2 - y1)
     assert torch.all((nd.abs() < 1e-3) | ((nd - m.model_cfg.gamma).abs() < 1e-3))   # +gamma*1 unless done

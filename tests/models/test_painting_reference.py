@@ -23,7 +23,8 @@ import torch
 from condsynth.data.painting import PaintingDataConfig
 from condsynth.models import painting as P
 from condsynth.nn.vgg import VGGFeatures
-from painting_helpers import make_ctx, tiny_agent_cfg, tiny_renderer_checkpoint
+from condsynth.testing import fake_context
+from painting_helpers import tiny_agent_cfg, tiny_renderer_checkpoint
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "painting_reference.json"
 TOLERANCE = 1e-6          # relative and absolute, on every number
@@ -100,7 +101,7 @@ def training_logs(renderer, steps: int = 4) -> dict:
         m = _agent(tiny_agent_cfg(renderer, **kw), 32)
         opts = m.configure_optimizers(None)
         loader = iter(torch.utils.data.DataLoader(m.build_dataset("train"), batch_size=3))
-        out[name] = [{k: float(v) for k, v in sorted(m.training_step(next(loader), make_ctx(m, opts)).items())}
+        out[name] = [{k: float(v) for k, v in sorted(m.training_step(next(loader), fake_context(m, opts)).items())}
                      for _ in range(steps)]
     return out
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from condsynth.data.strokes import RendererDataConfig, StrokeBank, StrokeDataset, write_stroke_bank
 from condsynth.models.painting.renderer import NeuralRenderer, RendererConfig, RendererMethod
-from painting_helpers import TINY_RENDERER, make_ctx
+from condsynth.testing import fake_context
+from painting_helpers import TINY_RENDERER
 
 
 def test_renderer_shapes_and_paper_architecture():
@@ -43,7 +44,7 @@ def test_renderer_method_training_step():
     batch = torch.utils.data.default_collate([ds[i] for i in range(4)])
     opts = m.configure_optimizers(None)
     before = [p.clone() for p in m.renderer.parameters()]
-    logs = m.training_step(batch, make_ctx(m, opts))
+    logs = m.training_step(batch, fake_context(m, opts))
     assert logs["loss_mse"] > 0
     assert any(not b.equal(p) for b, p in zip(before, m.renderer.parameters()))
 
@@ -56,7 +57,7 @@ def test_bce_loss_option_trains_and_reports_mse():
         p, a = batch
         expected_mse = F.mse_loss(m.renderer(p), a).item()
         expected_bce = F.binary_cross_entropy(m.renderer(p), a).item()
-    logs = m.training_step(batch, make_ctx(m, m.configure_optimizers(None)))
+    logs = m.training_step(batch, fake_context(m, m.configure_optimizers(None)))
     assert logs["loss"].item() == pytest.approx(expected_bce, rel=1e-4)
     assert logs["loss_mse"].item() == pytest.approx(expected_mse, rel=1e-4)
 
