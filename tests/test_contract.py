@@ -23,7 +23,7 @@ from condsynth.pipelines import Pipeline, load_pipeline
 from condsynth.pipelines.base import pipeline_class
 
 # methods still being migrated onto the inference contract (removed once they pass)
-PENDING = {"painting_agent", "painting_renderer"}
+PENDING: set[str] = set()
 METHODS = sorted(REGISTRY)
 EXPORTED = [pytest.param(n, marks=pytest.mark.xfail(reason="not yet on the contract", strict=True))
             if n in PENDING else n for n in METHODS]
@@ -97,7 +97,7 @@ def test_resume_with_a_changed_config_names_the_values(name, workdir, tmp_path):
 
 
 # methods whose every trained network must stay identical across two DDP ranks
-DDP_METHODS = ["template"]
+DDP_METHODS = ["template", "painting_agent"]
 
 
 @pytest.mark.parametrize("name", DDP_METHODS)

@@ -1,6 +1,7 @@
 """``condsynth paint IMAGE --strokes N --out painting.png``: paint a photo with brush strokes.
 
-Uses the bundled renderer and actor unless ``--checkpoint`` names another agent checkpoint.
+Uses the bundled pipelines (``painting-renderer`` for optimisation, ``painting`` for the agent)
+unless ``--checkpoint`` names an export, run or checkpoint of a painting agent or renderer.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def add_parser(subparsers) -> None:
                         "or agent+optimize")
     p.add_argument("--divide", type=int, default=1, metavar="D",
                    help="paint a (D*128)^2 canvas as D x D patches with smoothed seams (default 1)")
-    p.add_argument("--checkpoint", default=None, help="agent checkpoint folder (default: the bundled one)")
+    p.add_argument("--checkpoint", default=None,
+                   help="an export, run or checkpoint of a painting agent or renderer (default: the bundled "
+                        "'painting-renderer' for --mode optimize, the bundled agent 'painting' otherwise)")
     p.add_argument("--animation", default=None, metavar="FILE", help="progress animation, .gif or .mp4")
     p.add_argument("--svg", default=None, metavar="FILE", help="write the strokes as SVG")
     p.add_argument("--json", dest="json_path", default=None, metavar="FILE",
@@ -65,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from condsynth.pipelines.paint import Painter, contact_sheet
+    from condsynth.pipelines.paint import PaintingPipeline, contact_sheet, default_checkpoint
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    painter = Painter.from_pretrained(args.checkpoint)
+    painter = PaintingPipeline.from_pretrained(args.checkpoint or default_checkpoint(args.mode))
     result = painter.paint(args.image, n, mode=args.mode, divide=args.divide, record_every=args.record_every,
                            optimize_iters=args.iters, seed=args.seed)
     result.save(args.out, animation=args.animation, svg=args.svg, json_path=args.json_path)

@@ -1,8 +1,8 @@
 """Paint a picture with strokes: the Python API behind ``condsynth paint``.
 
-    from condsynth.pipelines.paint import Painter
-    painter = Painter.from_pretrained()              # the bundled renderer + actor
-    result = painter.paint("photo.jpg", strokes=400)  # mode="optimize" (default) | "agent" | "agent+optimize"
+    from condsynth.pipelines.paint import PaintingPipeline
+    painter = PaintingPipeline.from_pretrained("painting-renderer")   # or "painting": the agent
+    result = painter("photo.jpg", strokes=400)   # mode="optimize" (default) | "agent" | "agent+optimize"
     result.save("painting.png", animation="painting.gif", svg="strokes.svg", json_path="strokes.json")
 
 Modes:
@@ -33,13 +33,15 @@ from PIL import Image
 
 from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_path
-from condsynth.io.images import read_image, save_image
+from condsynth.io.images import save_image, to_rgb_uint8
 from condsynth.io.strokes import save_strokes_json, save_svg
 from condsynth.models import painting as P
 from condsynth.models.painting.optimize import optimize_strokes
 from condsynth.nn.blocks import resize
+from condsynth.pipelines.base import Pipeline, seeded
 
-DEFAULT_AGENT = "condsynth/assets/painting/agent"
+DEFAULT_AGENT = "painting"                  # bundled: the agent with the renderer it was trained with
+DEFAULT_RENDERER = "painting-renderer"     # bundled: the best renderer, for optimisation mode
 MAX_STROKES = 100_000
 MODES = ("agent", "optimize", "agent+optimize")
 
@@ -116,37 +118,13 @@ def contact_sheet(frames: list, path, columns: int = 8, every: int = 1) -> Path:
 
 # --------------------------------------------------------------------------------- inputs
 
-def load_target(image, size: int) -> tuple[torch.Tensor, str]:
-    """A path, an ``H x W x 3`` uint8 array or a ``3 x H x W`` tensor in [0, 1] -> ``1 x 3 x S x S``."""
-    name = "<array>"
-    if isinstance(image, (str, Path)):
-        name = str(image)
-        arr = read_image(image)
-    elif isinstance(image, torch.Tensor):
-        t = image.detach().float().cpu()
-        if t.dim() == 4:
-            t = t[0]
-        if t.dim() != 3 or t.shape[0] not in (1, 3):
-            raise UserError(f"image tensor must be 3 x H x W, got {tuple(image.shape)}")
-        arr = (t.expand(3, -1, -1).permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    else:
-        arr = np.asarray(image)
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-            raise UserError(f"image array must be H x W x 3, got shape {arr.shape}")
-        if arr.dtype != np.uint8:
-            arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8) if arr.dtype.kind == "f" else \
-                np.clip(arr, 0, 255).astype(np.uint8)
-        arr = arr[..., :3] if arr.shape[2] >= 3 else np.repeat(arr, 3, 2)
-    if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise UserError(f"{name}: image has no pixels")
-    img = Image.fromarray(arr)
+def load_target(image, size: int) -> torch.Tensor:
+    """Any image input (path, PIL, array, tensor; ``io.images.to_rgb_uint8``) -> ``1 x 3 x S x S`` in [0, 1]."""
+    img = Image.fromarray(to_rgb_uint8(image))
     if max(img.size) > 4 * size:       # fast pre-shrink of huge photos, then a good resize
         img.thumbnail((4 * size, 4 * size), Image.BOX)
     img = img.resize((size, size), Image.BICUBIC if min(img.size) < size else Image.LANCZOS)
-    t = torch.from_numpy(np.array(img, np.float32) / 255.0).permute(2, 0, 1)[None]
-    return t, name
+    return torch.from_numpy(np.array(img, np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
 def check_strokes(n) -> int:
@@ -175,39 +153,32 @@ def _strokes_to_global(strokes: torch.Tensor, i: int, j: int, d: int) -> torch.T
     return s
 
 
-class Painter:
-    """Paints images with a renderer and (optionally) a trained actor."""
+class PaintingPipeline(Pipeline):
+    """Paints images with a renderer and (optionally) a trained actor.
 
-    def __init__(self, renderer: torch.nn.Module, agent: Optional[P.PaintingAgent] = None,
-                 size: int = 128, source: str = ""):
-        self.renderer = renderer.eval().requires_grad_(False)
-        self.agent = agent
-        self.size = size
-        self.source = source
+    Loads a ``painting_agent`` (actor + attention module + the frozen renderer it was trained
+    with) or a ``painting_renderer`` alone (optimisation mode only), from an export, a run, a
+    checkpoint or a bundled name: ``painting`` (the bundled agent) or ``painting-renderer`` (the
+    best bundled renderer, the default for optimisation mode).
+    """
+
+    methods = ("painting_agent", "painting_renderer")
+
+    def check_method(self, method) -> None:
+        self.agent = method if method.name == "painting_agent" else None
+        self.renderer = method.renderer.eval().requires_grad_(False)
+        self.size = method.model_cfg.size
 
     @classmethod
-    def from_pretrained(cls, path: Optional[str] = None, device: str = "cpu") -> "Painter":
-        """Load an agent checkpoint folder (``config.json`` + ``model.safetensors``) or the bundled one."""
-        from condsynth.config import from_dict
-        from condsynth.data.painting import PaintingDataConfig
-        from condsynth.io.checkpoint import load_module_weights, open_checkpoint, subdict
+    def from_pretrained(cls, name_or_path: str | Path | None = None, device: str | torch.device = "cpu",
+                        use_ema: bool = True) -> PaintingPipeline:
+        return super().from_pretrained(name_or_path or DEFAULT_AGENT, device=device, use_ema=use_ema)
 
-        folder, meta, weights = open_checkpoint(P.resolve_asset(path or DEFAULT_AGENT),
-                                                expected_method=(P.PaintingAgent.name, P.RendererMethod.name))
-        conf = meta["config"]
-        if conf["method"] == P.RendererMethod.name:  # a renderer alone: optimisation mode only
-            r = P.load_renderer(str(folder), device)
-            return cls(r, None, r.cfg.size, str(folder))
-        mcfg = from_dict(P.PaintingAgentConfig, conf.get("model") or {}, prefix="model.")
-        agent = P.PaintingAgent(mcfg, PaintingDataConfig(size=mcfg.size), for_inference=True)
-        where = str(folder / "model.safetensors")
-        for name in ("actor", "attention"):
-            net = getattr(agent, name, None)
-            if net is not None:
-                load_module_weights(net, subdict(weights, name + "."), where)
-        # the renderer is loaded from the file its config names (it may also be stored here)
-        agent.to(device).eval()
-        return cls(agent.renderer, agent, mcfg.size, str(folder))
+    def __call__(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
+                 record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
+                 seed: int = 0) -> PaintResult:
+        """Paint ``image`` with ``strokes`` strokes; see the module docstring for the modes."""
+        return self.paint(image, strokes, mode, divide, record_every, optimize_iters, optimize_group, seed)
 
     # -- painting
     def paint(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
@@ -220,12 +191,11 @@ class Painter:
             raise UserError(f"{self.source}: this checkpoint has no actor; use mode 'optimize'")
         if not (isinstance(divide, int) and 1 <= divide <= 16):
             raise UserError(f"divide must be an integer from 1 to 16, got {divide!r}")
-        torch.manual_seed(seed)
         S = self.size
-        target_big, _ = load_target(image, S * divide)
+        target_big = load_target(image, S * divide).to(self.device)
         t0 = time.perf_counter()
         frames: list = []
-        with torch.inference_mode(False):
+        with torch.inference_mode(False), seeded(seed, self.device):
             if divide == 1:
                 canvas, st = self._paint_one(target_big, n, mode, frames, record_every, optimize_iters,
                                              optimize_group, seed)
@@ -311,6 +281,15 @@ def smooth_seams(img: torch.Tensor, tile: int, d: int, band: int = 4, k: int = 3
     return w * blurred + (1 - w) * img
 
 
+def default_checkpoint(mode: str) -> str:
+    """The bundled pipeline for a mode: the agent's for agent modes, the best renderer otherwise."""
+    return DEFAULT_RENDERER if mode == "optimize" else DEFAULT_AGENT
+
+
 def paint(image, strokes: int = 400, checkpoint: Optional[str] = None, **kwargs) -> PaintResult:
     """One-call API: ``paint("photo.jpg", 400).save("painting.png")``."""
-    return Painter.from_pretrained(checkpoint).paint(image, strokes, **kwargs)
+    ckpt = checkpoint or default_checkpoint(kwargs.get("mode", "optimize"))
+    return PaintingPipeline.from_pretrained(ckpt).paint(image, strokes, **kwargs)
+
+
+Painter = PaintingPipeline      # the older name

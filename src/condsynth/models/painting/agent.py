@@ -31,11 +31,11 @@ from condsynth.data.synth.strokes import STROKE_PARAMS
 from condsynth.errors import ConfigError
 from condsynth.losses.gan import gradient_penalty
 from condsynth.losses.reconstruction import MaskedRecon
-from condsynth.models.base import Method
+from condsynth.models.base import FrozenRef, Method
 from condsynth.models.painting.attention import AttentionModule, attention_loss
 from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, step_canvas
 from condsynth.models.painting.feature_masks import FeatureMasks
-from condsynth.models.painting.renderer import load_renderer
+from condsynth.models.painting.renderer import RendererMethod
 from condsynth.nn.blocks import coord_planes, resize, soft_update
 from condsynth.nn.discriminators import LTPCritic
 from condsynth.nn.resnet import ResNet18
@@ -51,7 +51,8 @@ class PaintingAgentConfig:
     focus_size: int = 64                # attention / focus-reward resolution
     bundle: int = 5                     # k strokes per action
     max_step: int = 80                  # T_max: 80 steps = 400 strokes (LTP CelebA default: 40)
-    renderer: str = "condsynth/assets/painting/renderer"   # checkpoint folder, or package asset
+    # the frozen renderer H_r: a painting_renderer run, checkpoint or export, or a bundled name
+    renderer: str = "painting-renderer"
     # networks
     attention: bool = True              # attention module + focused canvas in the actor's input
     actor_width: int = 64               # ResNet-18 first-stage width (paper: 64)
@@ -92,42 +93,75 @@ class PaintingAgentConfig:
 class PaintingAgent(Method):
     """Model-based DDPG painter (Eq. 6.9) with the attention module and the thesis's rewards.
 
-    The replay buffer and the running episode live in this object, not in checkpoints yet."""
+    Inference needs the actor, the attention module and the frozen renderer; training adds the
+    critic, the target networks and (for the WGAN reward) LTP's discriminator. The replay buffer,
+    the stored episode targets, the running episode and the counters are method state, saved in
+    every checkpoint (``extra_state``), so ``--resume`` continues where the run stopped."""
 
     name = "painting_agent"
     ModelConfig = PaintingAgentConfig
     DataConfig = PaintingDataConfig
-    inference_network = "actor"
+    inference_networks = ("actor", "attention")
+    pipeline = "condsynth.pipelines.paint:PaintingPipeline"
 
-    def __init__(self, model_cfg: PaintingAgentConfig, data_cfg, for_inference: bool = False):
+    def __init__(self, model_cfg: PaintingAgentConfig, data_cfg):
         super().__init__(model_cfg, data_cfg)
-        from condsynth.models.painting import resolve_asset   # the package's asset lookup, for now
         c = model_cfg
-        self.renderer = load_renderer(resolve_asset(c.renderer))
-        if self.renderer.cfg.size != c.size:
-            raise ConfigError(f"model.size is {c.size} but the renderer {c.renderer} draws "
-                              f"{self.renderer.cfg.size}x{self.renderer.cfg.size} strokes")
         if getattr(data_cfg, "size", c.size) != c.size:
             raise ConfigError(f"data.size ({data_cfg.size}) must equal model.size ({c.size})")
+        self.renderer = None            # frozen H_r, attached by the engine or a pipeline
         self.masks = FeatureMasks(c.feature_mask if c.reward != "wgan" else "none", c.vgg_weights,
-                                  vgg_perceptual=(c.reward == "thesis" and c.vgg_weight > 0 and not for_inference))
+                                  vgg_perceptual=False)
         # min(|x - y|, lambda) * f_mask, averaged per image: L_m's first term (Eq. 6.4) and L_focus (Eq. 6.6)
         self.truncated_l1 = MaskedRecon("l1", "per_sample", truncate=c.trunc_lambda, normalize="elements")
         self.actor = ResNet18(self.actor_channels(), c.bundle * STROKE_PARAMS, c.actor_width, norm=True)
-        self.critic = ResNet18(self.critic_channels(), 1, c.critic_width, norm=False)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.attention = AttentionModule(c.attention_width, c.attention_unet_width, c.attention_res_blocks,
                                          size=c.focus_size) if c.attention else None
-        self.disc = LTPCritic() if c.reward == "wgan" else None
-        self.disc_target = copy.deepcopy(self.disc).requires_grad_(False) if self.disc is not None else None
         self.register_buffer("coords", coord_planes(c.net_input_size))
-        # environment and replay state: lives here, not in checkpoints
         self.replay = self.store = None
         self.env = None
         self.updates_credit = 0.0
         self.env_steps = 0
         self.episodes = 0
+
+    def setup_training(self):
+        c = self.model_cfg
+        if c.reward == "thesis" and c.vgg_weight > 0:      # L_vgg needs the VGG-16 features too
+            self.masks = FeatureMasks(self.masks.kind, c.vgg_weights, vgg_perceptual=True)
+        self.critic = ResNet18(self.critic_channels(), 1, c.critic_width, norm=False)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.disc = LTPCritic() if c.reward == "wgan" else None
+        self.disc_target = copy.deepcopy(self.disc).requires_grad_(False) if self.disc is not None else None
+
+    def frozen_networks(self):
+        return {"renderer": FrozenRef(self.model_cfg.renderer, RendererMethod.name)}
+
+    def attach_frozen(self, name, net):
+        if name == "renderer" and net.cfg.size != self.model_cfg.size:
+            raise ConfigError(f"model.size is {self.model_cfg.size} but the renderer {self.model_cfg.renderer} "
+                              f"draws {net.cfg.size}x{net.cfg.size} strokes")
+        super().attach_frozen(name, net)
+
+    # ---- method state (replay buffer, episode targets, the running episode, counters)
+    def extra_state(self) -> dict:
+        state = {"env_steps": self.env_steps, "updates_credit": self.updates_credit, "episodes": self.episodes}
+        if self.replay is not None:
+            state.update(replay=self.replay.state_dict(), store=self.store.state_dict(), env=dict(self.env))
+        return state
+
+    def load_extra_state(self, state: dict) -> None:
+        c = self.model_cfg
+        self.env_steps, self.episodes = int(state["env_steps"]), int(state["episodes"])
+        self.updates_credit = float(state["updates_credit"])
+        if "replay" in state:
+            self.replay = ReplayBuffer(c.replay_capacity, c.size, c.bundle)
+            self.replay.load_state_dict(state["replay"])
+            self.store = TargetStore(int(state["store"]["slots"]))
+            self.store.load_state_dict(state["store"])
+            dev = self.coords.device
+            self.env = {k: v.to(dev) if torch.is_tensor(v) and k != "slots" else v for k, v in state["env"].items()}
+            self.env["t"] = int(self.env["t"])
 
     # ---- shapes of the state
     @property
@@ -145,7 +179,7 @@ class PaintingAgent(Method):
 
     def networks(self):
         nets = {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
-                "critic_target": self.critic_target, "renderer": self.renderer}
+                "critic_target": self.critic_target}
         if self.attention is not None:
             nets["attention"] = self.attention
         if self.disc is not None:
@@ -364,7 +398,8 @@ class PaintingAgent(Method):
         # 3. actor: maximise R(s, mu(s)) + V(s, T(s, mu(s))), through the frozen renderer
         self.critic.requires_grad_(False)
         joint = c.joint_attention and self.attention is not None
-        f_act = self.attention(c0) if joint else f0            # joint: actor gradients reach the module
+        # joint: actor gradients reach the module, through its DDP wrapper (averaged across ranks)
+        f_act = ctx.nets["attention"](c0) if joint else f0
         a = self.act(ctx.nets["actor"], c0, img, fm17, t, focus=f_act)
         c1a, ala, csa = step_canvas(self.renderer, c0, a, c.bundle)
         ra, _ = self.reward(c0, c1a, ala, csa, img, fm17, fm2, vgg_t, f0, None, mask)

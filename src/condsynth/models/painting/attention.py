@@ -57,6 +57,9 @@ class AttentionModule(nn.Module):
 
 
 def attention_loss(att: AttentionModule, canvas: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Eq. 6.3: L_rec = MSE( C_focus(t), C(t) * M ) at 64x64, M the ground-truth foreground mask."""
-    s = att.size
-    return F.mse_loss(att(canvas), resize(canvas, s) * resize(mask, s))
+    """Eq. 6.3: L_rec = MSE( C_focus(t), C(t) * M ) at 64x64, M the ground-truth foreground mask.
+
+    ``att`` may be the DDP-wrapped module, so the resolution is read from its output."""
+    focus = att(canvas)
+    s = focus.shape[-1]
+    return F.mse_loss(focus, resize(canvas, s) * resize(mask, s))

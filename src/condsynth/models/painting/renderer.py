@@ -88,7 +88,8 @@ class RendererMethod(Method):
     name = "painting_renderer"
     ModelConfig = RendererConfig
     DataConfig = RendererDataConfig
-    inference_network = "renderer"
+    inference_networks = ("renderer",)
+    pipeline = "condsynth.pipelines.paint:PaintingPipeline"
 
     def __init__(self, model_cfg: RendererConfig, data_cfg: RendererDataConfig):
         super().__init__(model_cfg, data_cfg)
