@@ -29,7 +29,7 @@ from condsynth.data.synth.strokes import paint_strokes_cpu, rasterize_strokes
 from condsynth.io.atomic import atomic_write_text
 from condsynth.io.images import save_image
 from condsynth.metrics import painting as M
-from condsynth.pipelines.paint import Painter, contact_sheet
+from condsynth.pipelines.paint import Painter, contact_sheet, default_checkpoint
 
 PHOTOS = {}
 
@@ -105,10 +105,15 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    painter = Painter.from_pretrained(a.agent)
-    res = {"agent": painter.source, "threads": a.threads, "strokes": a.strokes, "optimize_iters": a.iters}
-    res["renderer_heldout_mse"] = renderer_mse(painter.renderer)
-    print(f"renderer held-out MSE (2048 strokes): {res['renderer_heldout_mse']:.6f}")
+    # the bundled defaults: the agent with its own renderer, the best renderer for optimisation
+    painter = Painter.from_pretrained(a.agent or default_checkpoint("agent"))
+    fitter = Painter.from_pretrained(a.agent or default_checkpoint("optimize"))
+    res = {"agent": painter.source, "optimize": fitter.source, "threads": a.threads, "strokes": a.strokes,
+           "optimize_iters": a.iters}
+    res["renderer_heldout_mse"] = renderer_mse(fitter.renderer)
+    res["agent_renderer_heldout_mse"] = renderer_mse(painter.renderer)
+    print(f"renderer held-out MSE (2048 strokes): {res['renderer_heldout_mse']:.6f} (optimize), "
+          f"{res['agent_renderer_heldout_mse']:.6f} (the agent's)")
     photos = held_out_photos()
     if not a.skip_speed:
         res["speed"] = speed(painter, photos["grace_hopper"])
@@ -120,7 +125,8 @@ def main(argv=None):
         row = {}
         for mode in a.modes.split(","):
             cpu = time.process_time()
-            r = painter.paint(path, a.strokes, mode=mode, record_every=5, optimize_iters=a.iters)
+            r = (fitter if mode == "optimize" else painter).paint(path, a.strokes, mode=mode, record_every=5,
+                                                                  optimize_iters=a.iters)
             cpu = time.process_time() - cpu
             tag = mode.replace("+", "_")
             r.save(out / f"{name}_{tag}.png", animation=out / f"{name}_{tag}.gif")

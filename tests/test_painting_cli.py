@@ -11,6 +11,7 @@ from PIL import Image
 
 from condsynth.cli.main import main
 from condsynth.models import painting as P
+from condsynth.testing import prepare_training
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def tiny_agent(tmp_path_factory):
     cfg = P.PaintingAgentConfig(renderer=str(rdir), size=32, focus_size=16, net_input_size=32, max_step=4,
                                 actor_width=4, critic_width=4, attention_width=8, attention_unet_width=4,
                                 attention_res_blocks=1, feature_mask="saliency", vgg_weight=0.0)
-    agent = P.PaintingAgent(cfg, PaintingDataConfig(size=32))
+    agent = prepare_training(P.PaintingAgent(cfg, PaintingDataConfig(size=32)))
     w = {f"{name}.{k}": v for name, net in agent.networks().items() for k, v in net.state_dict().items()}
     return write_checkpoint(root / "agent", {"config": {"method": "painting_agent", "model": to_dict(cfg),
                                                         "data": {"size": 32}}, "step": 0}, w)
@@ -139,7 +140,7 @@ def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
     assert arr.shape == (32, 32, 3)
     if kind == "1x1":
         from condsynth.pipelines.paint import load_target
-        t, _ = load_target(p, 32)
+        t = load_target(p, 32)
         assert torch.allclose(t[0, :, 5, 5], torch.tensor([200, 30, 40]) / 255.0, atol=0.01)  # a flat colour
 
 

@@ -95,7 +95,12 @@ def build_method(raw: dict, device: str = "cpu"):
     """The method of a raw config, built as the engine builds it for training."""
     cfg = build_experiment_config(raw)
     torch.manual_seed(cfg.train.seed)
-    method = get_method_class(cfg.method)(cfg.model, cfg.data)
+    return prepare_training(get_method_class(cfg.method)(cfg.model, cfg.data), device)
+
+
+def prepare_training(method, device: str = "cpu"):
+    """What the engine does to a constructed method before training: ``setup_training()`` and
+    its frozen parts loaded and attached. Returns the method."""
     method.setup_training()
     load_frozen_parts(method, torch.device(device))
     return method

@@ -17,7 +17,7 @@ TINY_RENDERER = P.RendererConfig(**testing.TINY_RENDERER)     # 32x32 strokes, 4
 
 
 def write_renderer(folder: Path, net) -> Path:
-    """A renderer checkpoint folder in the engine's format (what `load_renderer` reads)."""
+    """A renderer checkpoint folder in the engine's format (what a frozen renderer reference loads)."""
     weights = {f"renderer.{k}": v for k, v in net.state_dict().items()}
     return write_checkpoint(Path(folder), {"config": {"method": "painting_renderer", "model": to_dict(net.cfg)}},
                             weights)

@@ -15,6 +15,7 @@ from condsynth.models.painting.env import composite, step_canvas
 from condsynth.models.painting.feature_masks import FeatureMasks
 from condsynth.nn.blocks import resize
 from condsynth.testing import fake_context
+from condsynth.testing import prepare_training
 from painting_helpers import tiny_agent_cfg, tiny_renderer_checkpoint
 
 
@@ -25,7 +26,8 @@ def tiny_renderer(tmp_path_factory):
 
 def tiny_agent(renderer, length=8, **kw) -> PaintingAgent:
     cfg = tiny_agent_cfg(renderer, **kw)
-    return PaintingAgent(cfg, PaintingDataConfig(sources=["synthetic"], length=length, size=cfg.size))
+    return prepare_training(PaintingAgent(cfg, PaintingDataConfig(sources=["synthetic"], length=length,
+                                                                  size=cfg.size)))
 
 
 def train_attention_on_left_half(att: AttentionModule, steps: int = 150) -> torch.Tensor:
@@ -136,7 +138,7 @@ def test_fg_improve_focus_reward_prefers_foreground_and_has_a_gradient(tiny_rend
 # ----------------------------------------------------------------------------- DDPG
 
 def run_agent(cfg, steps=6):
-    m = PaintingAgent(cfg, PaintingDataConfig(sources=["synthetic"], length=32, size=cfg.size))
+    m = prepare_training(PaintingAgent(cfg, PaintingDataConfig(sources=["synthetic"], length=32, size=cfg.size)))
     opts = m.configure_optimizers(None)
     loader = iter(torch.utils.data.DataLoader(m.build_dataset("train"), batch_size=3))
     logs = {}
@@ -149,6 +151,7 @@ def test_ddpg_updates_train_actor_critic_attention_but_not_renderer(tiny_rendere
     torch.manual_seed(0)
     m = tiny_agent(tiny_renderer, length=32)
     snap = {n: [p.clone() for p in net.parameters()] for n, net in m.networks().items()}
+    renderer_before = torch.cat([p.flatten() for p in m.renderer.parameters()]).clone()
     opts = m.configure_optimizers(None)
     loader = iter(torch.utils.data.DataLoader(m.build_dataset("train"), batch_size=3))
     for _ in range(5):
@@ -156,7 +159,9 @@ def test_ddpg_updates_train_actor_critic_attention_but_not_renderer(tiny_rendere
     changed = {n: any(not a.equal(b) for a, b in zip(snap[n], net.parameters())) for n, net in m.networks().items()}
     assert changed["actor"] and changed["critic"] and changed["attention"]
     assert changed["actor_target"] and changed["critic_target"]    # soft updates
-    assert not changed["renderer"]
+    assert "renderer" not in m.networks()                           # frozen: neither trained nor saved
+    assert all(not p.requires_grad for p in m.renderer.parameters())
+    assert torch.equal(torch.cat([p.flatten() for p in m.renderer.parameters()]), renderer_before)
     for k in ("loss_critic", "loss_actor", "loss_attention", "r_m", "r_focus"):
         assert np.isfinite(float(logs[k])), k
     assert m.actor_channels() == 13 and m.critic_channels() == 13
@@ -208,3 +213,52 @@ def test_wgan_baseline_and_no_attention_ablation_run(tiny_renderer):
     assert "loss_disc" in logs and np.isfinite(logs["loss_critic"].item())
     m, logs = run_agent(tiny_agent_cfg(tiny_renderer, use_focus_reward=False, feature_mask="none"))
     assert "r_focus" not in logs and "r_m" in logs
+
+
+# ----------------------------------------------------------------------------- resume
+
+def test_sigkill_then_resume_equals_uninterrupted_replay_buffer_included(tmp_path):
+    """kill -9 a painting-agent run after a checkpoint taken once its replay buffer holds
+    transitions and updates are running; --resume ends with the weights (and replay buffer) of an
+    uninterrupted run, so warm-up is not repeated with an empty buffer."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from condsynth import testing
+    from condsynth.engine.checkpoint import find_latest
+    from condsynth.engine.config import build_experiment_config
+    from condsynth.engine.trainer import train
+    from condsynth.io.state import load_state, load_tensors
+
+    steps = 30
+    raw = testing.tiny_config("painting_agent", tmp_path, tmp_path / "killed", steps=steps, checkpoint_every=3)
+    (tmp_path / "agent.yaml").write_text(yaml.safe_dump(raw))
+    args = [sys.executable, "-m", "condsynth", "train", str(tmp_path / "agent.yaml")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "killed" / "checkpoints" / "step_00000009").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = find_latest(tmp_path / "killed")
+    assert killed_at is not None and 9 <= int(killed_at.name.split("_")[1]) < steps
+    state = load_state(killed_at / "train_state")["method"]
+    assert state["replay"]["n"] > 0 and state["env_steps"] >= 9       # the buffer was saved, not empty
+    done = subprocess.run(args + ["--resume"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+
+    raw["train"]["out_dir"] = str(tmp_path / "ref")
+    ref = train(build_experiment_config(raw))
+    a = load_tensors(find_latest(tmp_path / "killed") / "model.safetensors")
+    b = load_tensors(ref.last_checkpoint / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ra = load_state(find_latest(tmp_path / "killed") / "train_state")["method"]["replay"]
+    rb = load_state(ref.last_checkpoint / "train_state")["method"]["replay"]
+    assert ra["n"] == rb["n"] and torch.equal(ra["c0"], rb["c0"]) and torch.equal(ra["act"], rb["act"])

@@ -7,7 +7,7 @@ import torch
 
 from condsynth.io.state import load_state, save_state
 from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, step_canvas
-from condsynth.models.painting.renderer import load_renderer
+from condsynth.engine.checkpoint import load_network
 from painting_helpers import tiny_renderer_checkpoint
 
 
@@ -32,7 +32,7 @@ def test_compositing_equation_and_order():
 
 
 def test_step_canvas_uses_five_strokes(tiny_renderer):
-    r = load_renderer(str(tiny_renderer))
+    r, _ = load_network(tiny_renderer, "painting_renderer")
     act = torch.rand(2, 5 * 13)
     c1, alpha, cs = step_canvas(r, torch.zeros(2, 3, 32, 32), act, 5)
     assert alpha.shape == (2, 5, 1, 32, 32) and cs.shape == (2, 5, 3, 32, 32) and c1.shape == (2, 3, 32, 32)

@@ -24,6 +24,7 @@ from condsynth.data.painting import PaintingDataConfig
 from condsynth.models import painting as P
 from condsynth.nn.vgg import VGGFeatures
 from condsynth.testing import fake_context
+from condsynth.testing import prepare_training
 from painting_helpers import tiny_agent_cfg, tiny_renderer_checkpoint
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "painting_reference.json"
@@ -70,7 +71,8 @@ def _canvas(t: torch.Tensor) -> dict:
 
 
 def _agent(cfg, size: int) -> P.PaintingAgent:
-    return P.PaintingAgent(cfg, PaintingDataConfig(sources=["synthetic"], length=32, size=size, flip=False))
+    return prepare_training(P.PaintingAgent(cfg, PaintingDataConfig(sources=["synthetic"], length=32, size=size,
+                                                                    flip=False)))
 
 
 def reward_parts(renderer) -> dict:

@@ -125,7 +125,10 @@ def _build_method(raw_config: dict):
     from condsynth.models import get_method_class
 
     cfg = build_experiment_config(raw_config)
-    return get_method_class(cfg.method)(cfg.model, cfg.data), cfg
+    # building draws initial weights that the checkpoint then replaces: loading a network (a
+    # frozen part, say) must not shift the caller's random stream (a training run's init)
+    with torch.random.fork_rng(devices=[]):
+        return get_method_class(cfg.method)(cfg.model, cfg.data), cfg
 
 
 def read_pipeline(folder: Path) -> dict:

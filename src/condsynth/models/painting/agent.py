@@ -126,7 +126,8 @@ class PaintingAgent(Method):
 
     def setup_training(self):
         c = self.model_cfg
-        if c.reward == "thesis" and c.vgg_weight > 0:      # L_vgg needs the VGG-16 features too
+        if c.reward == "thesis" and c.vgg_weight > 0 and self.masks.vgg is None:
+            # L_vgg needs the VGG-16 features, which the "vgg" feature masks have built already
             self.masks = FeatureMasks(self.masks.kind, c.vgg_weights, vgg_perceptual=True)
         self.critic = ResNet18(self.critic_channels(), 1, c.critic_width, norm=False)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
