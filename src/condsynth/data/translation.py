@@ -26,9 +26,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from condsynth.config import bounded
 from condsynth.data import split_key, transforms as T
 from condsynth.errors import UserError
 from condsynth.io.images import IMAGE_EXTENSIONS, list_images, read_image, uint8_to_tensor
+
+MAX_SIDE = 16384                        # image sides in pixels: a 16k x 16k RGB float is 3 GB
 
 
 @dataclass
@@ -37,8 +40,8 @@ class PairedDataConfig:
     layout: Literal["auto", "ab", "folders"] = "auto"
     direction: Literal["AtoB", "BtoA"] = "AtoB"
     preprocess: Literal["resize_and_crop", "resize", "crop", "none"] = "resize_and_crop"
-    load_size: int = 286                # pix2pix §6.2: resize to 286 ...
-    crop_size: int = 256                # ... random crop 256
+    load_size: int = bounded(286, 1, MAX_SIDE)   # pix2pix §6.2: resize to 286 ...
+    crop_size: int = bounded(256, 1, MAX_SIDE)   # ... random crop 256
     flip: bool = True
     interp_a: T.Interp = "bicubic"      # use 'nearest' when A is a label map
     interp_b: T.Interp = "bicubic"
@@ -46,7 +49,7 @@ class PairedDataConfig:
     grayscale_b: bool = False
     train_split: str = "train"
     eval_split: str = "val"
-    max_items: int = 0                  # 0 = all; >0 keeps the first N (quick experiments)
+    max_items: int = bounded(0, 0, None)  # 0 = all; >0 keeps the first N (quick experiments)
 
 
 def detect_layout(split_dir: Path) -> str:
@@ -134,12 +137,12 @@ def read_gray(rgb: np.ndarray) -> np.ndarray:
 class UnpairedDataConfig:
     root: str = ""                      # holds trainA/ trainB/ (and testA/ testB/)
     preprocess: Literal["resize_and_crop", "resize", "crop", "none"] = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
+    load_size: int = bounded(286, 1, MAX_SIDE)
+    crop_size: int = bounded(256, 1, MAX_SIDE)
     flip: bool = True
     train_split: str = "train"
     eval_split: str = "test"
-    max_items: int = 0
+    max_items: int = bounded(0, 0, None)
 
 
 class UnpairedImageDataset(Dataset):
