@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from condsynth.engine import checkpoint as ckpt
 from condsynth.engine.config import ExperimentConfig, ScheduleConfig
 from condsynth.engine.logging import RunLogger
+from condsynth.engine.rundir import claim_run_dir
 from condsynth.engine.sampling import ResumableSampler
 from condsynth.errors import TrainingDiverged, UserError
 from condsynth.io.atomic import atomic_write_text
@@ -322,14 +323,16 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, self.last_checkpoint, logs)
 
 
-def train(cfg: ExperimentConfig, resume: bool = False) -> TrainResult:
-    trainer = Trainer(cfg)
-    if resume:
-        resumed = trainer.resume()
-        if trainer.is_main:
-            print(f"resuming from {trainer.last_checkpoint} (step {trainer.step})" if resumed else
-                  f"no checkpoint in {trainer.run_dir}; starting from step 0", flush=True)
-    return trainer.fit()
+def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False) -> TrainResult:
+    with claim_run_dir(cfg, resume=resume, overwrite=overwrite):  # checks, lock, another run's files
+        trainer = Trainer(cfg)
+        if resume:
+            with ckpt.state_errors(trainer.run_dir):
+                resumed = trainer.resume()
+            if trainer.is_main:
+                print(f"resuming from {trainer.last_checkpoint} (step {trainer.step})" if resumed else
+                      f"no checkpoint in {trainer.run_dir}; starting from step 0", flush=True)
+        return trainer.fit()
 
 
 __all__ = ["Trainer", "TrainResult", "lr_factor", "train"]
