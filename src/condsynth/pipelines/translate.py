@@ -9,23 +9,25 @@ replicate for tiny images) up to the next multiple, translated, and cropped back
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from condsynth.config import check_device
 from condsynth.engine.checkpoint import load_for_inference
 from condsynth.errors import UserError
-from condsynth.io.images import IMAGE_EXTENSIONS, list_images, read_image, save_image, tensor_to_uint8, uint8_to_tensor
+from condsynth.io.atomic import atomic_files
+from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, probe_image, read_image, save_image, tensor_to_uint8,
+                                 uint8_to_tensor)
+from condsynth.io.outputs import check_new_files, check_output
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda, but no CUDA device is available")
-    return torch.device(name)
+    return check_device(name, "--device")
 
 
 def collect_inputs(inputs: list[str]) -> list[Path]:
@@ -34,7 +36,7 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
         p = Path(item)
         if p.is_dir():
             files.extend(list_images(p))
-        elif p.exists():
+        elif os.path.lexists(p):        # read_image names what is wrong: a loop, a FIFO, ...
             files.append(p)
         else:
             raise UserError(f"{p}: file not found")
@@ -81,19 +83,34 @@ class TranslationPipeline:
         y = self.method.translate(x)[..., :h, :w]
         return tensor_to_uint8(y[0])
 
-    def translate_files(self, files: list[Path], out_dir: str | Path, seed: int = 0) -> list[Path]:
+    def translate_files(self, files: list[Path], out_dir: str | Path, seed: int = 0, overwrite: bool = False,
+                        inputs: Iterable[str | Path] = ()) -> list[Path]:
+        """Translate ``files`` into ``out_dir`` as PNGs named after them, one image in memory at a time.
+
+        Every input's header is checked before the first is decoded, and ``out_dir`` against the
+        output policy (:mod:`condsynth.io.outputs`; ``inputs``: what else the command reads, e.g.
+        the checkpoint). The outputs appear in ``out_dir`` together once all are written, so a
+        failure leaves nothing there; an existing output is replaced only with ``overwrite``.
+        """
         mode = "L" if self.in_channels == 1 else "RGB"
-        images = [read_image(f, mode=mode) for f in files]  # every input is checked before any output
-        out_dir = Path(out_dir)
-        torch.manual_seed(seed)
-        written, used = [], set()
-        for f, img in zip(files, images):
+        sizes = [probe_image(f) for f in files]
+        names, used = [], set()
+        for f in files:
             name = f.stem
             while name in used:
                 name += "_"
             used.add(name)
-            written.append(save_image(out_dir / f"{name}.png", self(img)))
-        return written
+            names.append(f"{name}.png")
+        target = check_output(out_dir, kind="folder", merge=True, inputs=[*files, *inputs],
+                              shallow_inputs={f.parent for f in files},   # a sub-folder of theirs is fine
+                              need_bytes=sum(w * h for w, h in sizes) // 4)  # PNGs rarely go below 2 bits/px
+        check_new_files(target, names, inputs=files, overwrite=overwrite)
+        out_dir = Path(out_dir)
+        torch.manual_seed(seed)
+        with atomic_files(target) as stage:
+            for f, name in zip(files, names):
+                save_image(stage / name, self(read_image(f, mode=mode)))
+        return [out_dir / name for name in names]
 
 
 __all__ = ["IMAGE_EXTENSIONS", "TranslationPipeline", "collect_inputs", "pad_to_multiple"]
