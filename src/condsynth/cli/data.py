@@ -22,6 +22,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from condsynth.cli.options import SEED, WORKERS
+from condsynth.errors import UserError
+
+MAX_SIDE = 4096          # a scene or a stroke alpha map this wide is already ~50 MB per image
+MAX_STROKE_SIDE = 1024
+
 
 def _write_scenes(**kwargs) -> dict:
     from condsynth.data.synth.scenes import write_dataset
@@ -58,10 +64,10 @@ def add_parser(subparsers) -> None:
                     "training distribution) into one safetensors file.")
     strokes.add_argument("--out", required=True, type=Path, help="output .safetensors file (written atomically)")
     strokes.add_argument("--n", required=True, type=int, help="number of strokes")
-    strokes.add_argument("--seed", type=int, default=0, help="stroke i uses seed [seed, i] (default 0)")
+    strokes.add_argument("--seed", type=SEED, default=0, help="stroke i uses seed [seed, i] (default 0)")
     strokes.add_argument("--size", type=int, default=128, help="alpha map side (default 128)")
     strokes.add_argument("--relative-p1", action="store_true", help="LearningToPaint's relative middle point")
-    strokes.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    strokes.add_argument("--workers", type=WORKERS, default=1, help="processes (default 1)")
     strokes.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     strokes.set_defaults(func=run_strokes)
 
@@ -70,7 +76,7 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder (created atomically)")
     p.add_argument("--n", required=True, type=int, help="number of images over all splits")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64, at least 16)")
-    p.add_argument("--seed", type=int, default=0, help="base seed; image i uses seed [seed, i] (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="base seed; image i uses seed [seed, i] (default 0)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of n for val/ (default 0.1)")
     p.add_argument("--test-fraction", type=float, default=0.1, help="fraction of n for test/ (default 0.1)")
     p.add_argument("--layout", choices=("ab", "folders"), default="ab",
@@ -81,7 +87,14 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from condsynth.io.outputs import check_output
     writer, _ = SYNTH_WORLDS[args.world]
+    if args.size > MAX_SIDE:
+        raise UserError(f"--size must be at most {MAX_SIDE}, got {args.size}")
+    if args.n > 10 ** 8:
+        raise UserError(f"--n must be at most {10 ** 8}, got {args.n}")
+    # a rough lower bound of the PNGs: an A|B pair of size^2 pixels rarely compresses below size^2 / 4 bytes
+    check_output(args.out, kind="folder", overwrite=args.overwrite, need_bytes=max(args.n, 0) * args.size ** 2 // 4)
     start = time.perf_counter()
     meta = writer(out=args.out, n=args.n, size=args.size, seed=args.seed, val_fraction=args.val_fraction,
                   test_fraction=args.test_fraction, layout=args.layout, overwrite=args.overwrite,
@@ -93,16 +106,21 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_strokes(args: argparse.Namespace) -> int:
-    from condsynth.errors import UserError
+    from condsynth.engine.memory import available_memory
+    from condsynth.io.outputs import check_output, human_bytes
     from condsynth.models.painting import write_stroke_bank
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
-    if args.size < 16 or args.size & (args.size - 1):
-        raise UserError(f"--size must be a power of two of at least 16, got {args.size}")
+    if args.size < 16 or args.size & (args.size - 1) or args.size > MAX_STROKE_SIDE:
+        raise UserError(f"--size must be a power of two from 16 to {MAX_STROKE_SIDE}, got {args.size}")
     if args.out.suffix != ".safetensors":
         raise UserError(f"{args.out}: the stroke bank is a .safetensors file")
-    if args.out.exists() and not args.overwrite:
-        raise UserError(f"{args.out} exists (pass --overwrite to replace it)")
+    size = args.n * (args.size ** 2 + 64)                  # 8-bit alpha maps + float32 parameters
+    free = available_memory()
+    if free is not None and 2 * size > free:               # the chunks and their concatenation
+        raise UserError(f"--n {args.n} at --size {args.size}: the bank is built in memory and needs about "
+                        f"{human_bytes(2 * size)}, more than the {human_bytes(free)} available")
+    check_output(args.out, overwrite=args.overwrite, need_bytes=size)
     start = time.perf_counter()
     write_stroke_bank(args.out, args.n, args.seed, args.size, args.relative_p1, max(1, args.workers))
     print(f"wrote {args.n} strokes ({args.size}px, seed {args.seed}) to {args.out} "
