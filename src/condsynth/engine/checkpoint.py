@@ -80,6 +80,7 @@ def load_training_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor
     weights = load_tensors(folder / "model.safetensors")
     if not (folder / "train_state.json").is_file():
         raise CheckpointError(f"{folder}: an inference export, it cannot resume training")
+    _build(folder, meta)            # its config.json is checked as strictly as a YAML config
     return meta, weights, check_train_state(load_state(folder / "train_state"), folder / "train_state.json")
 
 

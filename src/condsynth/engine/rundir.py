@@ -19,7 +19,7 @@ import shutil
 
 from condsynth.config import check_device, to_dict
 from condsynth.engine.memory import check_fits
-from condsynth.errors import UserError
+from condsynth.errors import ConfigError, UserError
 from condsynth.io.atomic import remove_path
 from condsynth.io.checkpoint import find_latest
 from condsynth.io.outputs import check_output
@@ -54,6 +54,8 @@ def _method_class(cfg):
 @contextlib.contextmanager
 def claim_run_dir(cfg, resume: bool = False, overwrite: bool = False):
     tc = cfg.train
+    if not str(tc.out_dir).strip():
+        raise ConfigError("train.out_dir: must name a folder, got an empty string")
     device = check_device(tc.device, "train.device")
     nbytes = check_fits(_method_class(cfg), cfg.model, cfg.data, training=True, device=device)
     if not is_main_process():

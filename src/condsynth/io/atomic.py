@@ -37,7 +37,9 @@ def os_reason(exc: OSError) -> str:
 
 
 def write_failure(exc: OSError, final: str | Path) -> UserError:
-    return UserError(f"{final}: cannot write ({os_reason(exc)}); nothing was written there")
+    # EEXIST comes from creating the parent folders where a file has the folder's name
+    reason = _REASONS[errno.ENOTDIR] if exc.errno == errno.EEXIST else os_reason(exc)
+    return UserError(f"{final}: cannot write ({reason}); nothing was written there")
 
 
 def _default_mode(is_dir: bool) -> int:

@@ -95,6 +95,9 @@ def open_checkpoint(path: str | Path, expected_method: str | tuple[str, ...] | N
     """``(folder, meta, weights)`` of a checkpoint folder, run folder, bundled name or a
     ``model.safetensors`` file inside a checkpoint folder; checks the method if asked."""
     p = Path(path)
+    if p.is_file() and p.suffix != ".safetensors":
+        raise CheckpointError(f"{p}: not a checkpoint (give a checkpoint folder, a run folder or the "
+                              f"model.safetensors file in a checkpoint folder)")
     folder = p.parent if p.is_file() else resolve_checkpoint(p)
     meta = read_meta(folder)
     method = meta["config"]["method"]
