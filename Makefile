@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   -> creates .venv, installs condsynth, runs the main job on a bundled example
-#   make test   -> creates .venv, installs condsynth with test extras, runs the test suite
+#   make test   -> creates .venv, installs condsynth with test extras, runs ruff and the test suite
 # TORCH_SPEC: the CPU wheel by default; on a GPU machine use e.g. TORCH_SPEC="torch>=2.2".
 PY ?= python3
 VENV ?= .venv
@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,metrics,faces,video
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint test bench clean
 
 install: $(VENV)/.installed
 
@@ -31,7 +31,10 @@ demo: install
 	$(BIN)/condsynth translate --checkpoint pix2pix-scenes64 out/demo/scenes/test/A out/demo/scenes/val/A --out out/demo/translated --overwrite
 	@echo "demo outputs are in out/demo/ (painting.png, painting.gif, translated/)"
 
-test: install
+lint: install
+	$(BIN)/ruff check src tests bench
+
+test: lint
 	$(BIN)/python -m pytest
 
 clean:

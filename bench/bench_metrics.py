@@ -125,7 +125,7 @@ def bench_fid_photos(res, tmp: Path):
     from PIL import Image
     from skimage import data as skdata
 
-    from condsynth.metrics.runs import run_fid
+    from condsynth.metrics.runs.inception import run_fid
     for name in ("astronaut", "chelsea", "coffee", "rocket"):
         img = np.asarray(Image.fromarray(getattr(skdata, name)()).resize((256, 256)))
         for side, arr in (("a", img), ("b", img[:, ::-1])):

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from condsynth.data.strokes import StrokeDataset
+from condsynth.data.synth.strokes import paint_strokes_cpu, rasterize_strokes
 from condsynth.io.atomic import atomic_write_text
 from condsynth.io.images import save_image
 from condsynth.metrics import painting as M
-from condsynth.models import painting as P
-from condsynth.pipelines.paint import Painter, contact_sheet, save_animation
+from condsynth.pipelines.paint import Painter, contact_sheet
 
 PHOTOS = {}
 
@@ -48,7 +48,7 @@ def held_out_photos() -> dict:
 
 
 def renderer_mse(renderer, n: int = 2048, seed: int = 1) -> float:
-    ds = P.StrokeDataset(n, seed, renderer.cfg.size, renderer.cfg.relative_p1)
+    ds = StrokeDataset(n, seed, renderer.cfg.size, renderer.cfg.relative_p1)
     errs = []
     with torch.no_grad():
         for a in range(0, n, 256):
@@ -63,7 +63,7 @@ def speed(painter: Painter, target_path) -> dict:
     rng = np.random.default_rng(0)
     strokes = rng.random((400, 13)).astype(np.float32)
     t = time.perf_counter()
-    P.rasterize_strokes(strokes[:200, :10])
+    rasterize_strokes(strokes[:200, :10])
     rast = 200 / (time.perf_counter() - t)
     out = {"rasteriser_strokes_per_s": rast}
     # the renderer with subnormal floats computed (torch's default) and flushed to zero (what every
@@ -85,7 +85,7 @@ def speed(painter: Painter, target_path) -> dict:
         # the same 400 strokes composited by the CPU rasteriser (a non-differentiable painter)
         res = painter.paint(target_path, 400, mode="agent", record_every=10_000)
         t = time.perf_counter()
-        P.paint_strokes_cpu(res.strokes)
+        paint_strokes_cpu(res.strokes)
         secs = time.perf_counter() - t
         out.update({"rasteriser_composite_400_seconds": secs})
     return out

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from condsynth.data.painting import SyntheticPaintWorld
+from condsynth.data.synth.paint_targets import SyntheticPaintWorld
 from condsynth.io.atomic import atomic_write_text
 from condsynth.metrics import painting as M
-from condsynth.models import painting as P
+from condsynth.models.painting.agent import paint_with_actor
+from condsynth.models.painting.env import step_canvas
 from condsynth.pipelines.paint import Painter
 
 COUNTS = (50, 100, 200, 400)
@@ -73,7 +74,7 @@ def agent_fn(painter: Painter):
     def fn(img, n, frames):
         def cb(k, canvas, _a):
             frames.append((k, canvas[0].permute(1, 2, 0).numpy().copy()))
-        return P.paint_with_actor(painter.agent, img, n, callback=cb)
+        return paint_with_actor(painter.agent, img, n, callback=cb)
     return fn
 
 
@@ -85,7 +86,7 @@ def random_fn(renderer, seed=0):
         strokes = torch.rand(1, n, 13, generator=g)
         with torch.no_grad():
             for k in range(0, n, 5):
-                canvas = P.step_canvas(renderer, canvas, strokes[:, k:k + 5].reshape(1, -1), 5)[0]
+                canvas = step_canvas(renderer, canvas, strokes[:, k:k + 5].reshape(1, -1), 5)[0]
                 frames.append((k + 5, canvas[0].permute(1, 2, 0).numpy().copy()))
         return canvas, strokes
     return fn

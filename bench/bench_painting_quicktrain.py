@@ -60,11 +60,8 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)      # as every condsynth command does (engine TrainConfig.flush_denormal)
     torch.manual_seed(0)
-    from condsynth.models import painting as P
-    if a.which == "renderer":
-        cls = P.RendererMethod
-    else:
-        cls = P.PaintingAgent
+    from condsynth.models import get_method_class
+    cls = get_method_class("painting_renderer" if a.which == "renderer" else "painting_agent")
     model_raw, data_raw = {}, {}
     for ov in a.overrides:
         k, v = ov.split("=", 1)

@@ -15,7 +15,6 @@ throughput: training steps/s and inference images/s at 256x256 with the paper's 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -34,7 +33,7 @@ from condsynth.engine.logging import make_grid  # noqa: E402
 from condsynth.engine.trainer import train  # noqa: E402
 from condsynth.io.images import save_image  # noqa: E402
 from condsynth.metrics.image_quality import ssim  # noqa: E402
-from condsynth.models.base import StepContext  # noqa: E402
+from condsynth import testing  # noqa: E402
 from condsynth.models.pix2pix import Pix2Pix  # noqa: E402
 
 
@@ -97,15 +96,8 @@ def matmul_peak_flops(n: int = 1024, repeats: int = 10) -> float:
 
 def throughput(args) -> dict:
     cfg = load_experiment_config(ROOT / "configs/pix2pix/paper256.yaml", [])
-    m = Pix2Pix(cfg.model, cfg.data)
-    opts = m.configure_optimizers(cfg.train)
-
-    def step(name):
-        opts[name].step()
-        opts[name].zero_grad(set_to_none=True)
-
-    ctx = StepContext(m.networks(), lambda loss: loss.backward(), step, contextlib.nullcontext,
-                      torch.device("cpu"), 0, 0)
+    m = testing.build_method(cfg.to_dict())
+    ctx = testing.fake_context(m, m.configure_optimizers(cfg.train))
     s = args.size
     batch = {"A": torch.randn(args.batch, 3, s, s).clamp(-1, 1), "B": torch.randn(args.batch, 3, s, s).clamp(-1, 1)}
     with FlopCounterMode(display=False) as counter:

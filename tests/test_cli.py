@@ -51,9 +51,11 @@ def test_translate_any_size_and_folder(trained_run, tmp_path):
 def test_export_is_small_and_translates(trained_run, tmp_path):
     exported = tmp_path / "exp"
     assert main(["export", str(trained_run), "--out", str(exported), "--half"]) == 0
-    assert sorted(p.name for p in exported.iterdir()) == ["config.json", "model.safetensors"]
+    # a pipeline folder with one component, the generator (no discriminator, no optimizer state)
+    assert sorted(p.name for p in exported.iterdir()) == ["G", "pipeline.json"]
+    assert sorted(p.name for p in (exported / "G").iterdir()) == ["config.json", "model.safetensors"]
     full = (find_latest(trained_run) / "model.safetensors").stat().st_size
-    assert (exported / "model.safetensors").stat().st_size < full / 2
+    assert (exported / "G" / "model.safetensors").stat().st_size < full / 2
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "x.png")
     assert main(["translate", "--checkpoint", str(exported), str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 0
 

@@ -80,3 +80,110 @@ def test_unpaired_layout(tmp_path):
     assert item["A"].shape == item["B"].shape == (3, 8, 8)
     with pytest.raises(UserError, match="trainA: folder not found"):
         UnpairedImageDataset(UnpairedDataConfig(root=str(tmp_path)), "train", True)
+
+
+def test_non_square_crop_is_identical_on_both_sides(tmp_path):
+    a = np.zeros((16, 32, 3), np.uint8)
+    a[..., 0] = np.arange(32, dtype=np.uint8)[None, :] * 8      # columns distinguishable
+    a[..., 1] = np.arange(16, dtype=np.uint8)[:, None] * 16     # rows too
+    write(tmp_path / "d/train/A/x.png", a)
+    write(tmp_path / "d/train/B/x.png", a)
+    cfg = PairedDataConfig(root=str(tmp_path / "d"), load_size=[16, 32], crop_size=[8, 16], interp_a="nearest",
+                           interp_b="nearest")
+    assert cfg.crop_size == (8, 16)
+    ds = PairedImageDataset(cfg, "train", train=True)
+    corners, flips = set(), set()
+    for seed in range(20):
+        item = ds[(0, seed)]
+        assert item["A"].shape == item["B"].shape == (3, 8, 16)      # a 2:1 crop
+        assert torch.equal(item["A"], item["B"])                     # one jitter for A and B
+        corners.add((float(item["A"][0, 0, 0]), float(item["A"][1, 0, 0])))
+        flips.add(bool(item["A"][0, 0, 0] > item["A"][0, 0, -1]))
+    assert len(corners) > 3 and flips == {True, False}
+    val = PairedImageDataset(cfg, "train", train=False)[0]
+    assert val["A"].shape == (3, 8, 16)                              # evaluation: whole image at crop size
+
+
+def test_size_keys_from_yaml_overrides():
+    from condsynth.engine.config import load_experiment_config
+    from condsynth.errors import ConfigError
+    cfg = load_experiment_config(None, ["method=pix2pix", "data.load_size=[36, 72]", "data.crop_size=[32, 64]"])
+    assert cfg.data.load_size == (36, 72) and cfg.data.crop_size == (32, 64)
+    assert load_experiment_config(None, ["method=pix2pix", "data.crop_size=128"]).data.crop_size == 128
+    with pytest.raises(ConfigError, match=r"'data.crop_size' must be an integer or a list of 2 integers"):
+        load_experiment_config(None, ["method=pix2pix", "data.crop_size=[1, 2, 3]"])
+    with pytest.raises(ConfigError, match=r"crop_size \(32, 512\) is larger than load_size 286"):
+        load_experiment_config(None, ["method=pix2pix", "data.crop_size=[32, 512]"])
+    with pytest.raises(ConfigError, match="label_a and grayscale_a exclude each other"):
+        load_experiment_config(None, ["method=pix2pix", "data.label_a=true", "data.grayscale_a=true"])
+
+
+def _label_dataset(root, n=2, size=(12, 20), instances=True):
+    """A/ palette label maps (id = column // 2), B/ photos whose red channel repeats the id, instance/ ids."""
+    from condsynth.io.images import save_label_map
+    h, w = size
+    ids = np.repeat((np.arange(w) // 2)[None, :], h, 0).astype(np.uint8)
+    photo = np.zeros((h, w, 3), np.uint8)
+    photo[..., 0] = ids * 10
+    inst = np.where(ids % 2 == 1, 26000 + ids.astype(np.int32), 7)     # 16-bit Cityscapes-style ids
+    for i in range(n):
+        save_label_map(root / f"train/A/{i}.png", ids, palette=np.random.default_rng(i).integers(0, 256, (16, 3)))
+        write(root / f"train/B/{i}.png", photo)
+        if instances:
+            save_label_map(root / f"train/instance/{i}.png", inst)
+    return ids, inst
+
+
+def test_label_and_instance_maps_keep_their_ids_through_the_jitter(tmp_path):
+    ids, inst = _label_dataset(tmp_path / "d")
+    cfg = PairedDataConfig(root=str(tmp_path / "d"), label_a=True, instances=True, load_size=[12, 20],
+                           crop_size=[8, 12], interp_b="nearest")
+    ds = PairedImageDataset(cfg, "train", train=True)
+    for seed in range(8):
+        item = ds[(1, seed)]
+        a, b, i = item["A"], item["B"], item["inst"]
+        assert a.dtype == torch.int64 and a.shape == (8, 12) and i.dtype == torch.int64 and i.shape == (8, 12)
+        red = ((b[0] + 1) * 127.5).round().long()
+        assert torch.equal(red, a * 10)                              # same crop and flip as the photo
+        assert torch.equal(i, torch.where(a % 2 == 1, 26000 + a, 7))  # instance ids intact, same geometry
+        assert set(a.unique().tolist()) <= set(ids.ravel().tolist())
+    # A load size that upsamples: nearest neighbour, so no new ids appear
+    up = PairedImageDataset(PairedDataConfig(root=str(tmp_path / "d"), label_a=True, load_size=[30, 50],
+                                             crop_size=[24, 40]), "train", train=True)[(0, 3)]["A"]
+    assert set(up.unique().tolist()) <= set(ids.ravel().tolist())
+
+
+def test_label_and_instance_errors(tmp_path):
+    _label_dataset(tmp_path / "d", instances=False)
+    with pytest.raises(UserError, match="instance: folder not found"):
+        PairedImageDataset(PairedDataConfig(root=str(tmp_path / "d"), instances=True), "train", True)
+    from condsynth.io.images import save_label_map
+    save_label_map(tmp_path / "d/train/instance/0.png", np.zeros((12, 20), np.int32))
+    with pytest.raises(UserError, match="no instance map for '1.png'"):
+        PairedImageDataset(PairedDataConfig(root=str(tmp_path / "d"), instances=True), "train", True)
+    ds = PairedImageDataset(PairedDataConfig(root=str(tmp_path / "d"), label_b=True), "train", True)
+    with pytest.raises(UserError, match="1.png: a colour image"):   # B holds photos, not label maps
+        ds[1]
+    write(tmp_path / "ab/train/x.png", np.zeros((8, 16, 3), np.uint8))
+    with pytest.raises(UserError, match="label_a/label_b need the folders layout"):
+        PairedImageDataset(PairedDataConfig(root=str(tmp_path / "ab"), label_a=True), "train", True)
+    small = PairedImageDataset(PairedDataConfig(root=str(tmp_path / "d"), preprocess="crop", crop_size=16),
+                               "train", True)
+    with pytest.raises(UserError, match="0.png: image is 20x12, smaller than data.crop_size 16"):
+        small[(0, 0)]
+
+
+def test_unpaired_per_domain_settings(tmp_path):
+    from condsynth.io.images import save_label_map
+    for i in range(3):
+        save_label_map(tmp_path / f"u/trainA/{i}.png", np.full((12, 16), i + 3, np.uint8))
+        write(tmp_path / f"u/trainB/{i}.png", gradient(12, 16, 1))
+    cfg = UnpairedDataConfig(root=str(tmp_path / "u"), label_a=True, grayscale_b=True, load_size=[12, 16],
+                             crop_size=[8, 8])
+    ds = UnpairedImageDataset(cfg, "train", True)
+    item = ds[(2, 5)]
+    assert item["A"].dtype == torch.int64 and item["A"].shape == (8, 8) and item["A"].unique().tolist() == [5]
+    assert item["B"].dtype == torch.float32 and item["B"].shape == (1, 8, 8)
+    rgb = UnpairedImageDataset(UnpairedDataConfig(root=str(tmp_path / "u"), load_size=[12, 16], crop_size=[8, 8]),
+                               "train", True)[(2, 5)]
+    assert rgb["B"].shape == (3, 8, 8) and rgb["A"].shape == (3, 8, 8)   # default: RGB on both sides

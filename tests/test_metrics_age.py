@@ -11,7 +11,7 @@ from scipy.stats import ttest_ind
 from condsynth.data.utkface import (AGE_GROUP_NAMES, UTKFaceDataset, age_group, parse_utkface_name, read_utkface,
                                     split_utkface, write_split_lists)
 from condsynth.errors import UserError
-from condsynth.metrics.age import (AgeAccuracy, AgeRegressor, format_age_table, load_age_regressor,
+from condsynth.metrics.age import (AgeAccuracy, AgeRegressor, age_rows, format_age_table, load_age_regressor,
                                    save_age_regressor, train_age_regressor)
 
 
@@ -73,7 +73,10 @@ def test_age_accuracy_table_and_welch_test():
         m.update(real[g][:10], [g], real=True)
         m.update(real[g][10:], np.full(len(real[g]) - 10, g), real=True)
         m.update(torch.from_numpy(fake[g]), [g], real=False)
-    rows = m.compute()
+    out = m.compute()
+    assert all(isinstance(v, torch.Tensor) for v in out.values())
+    assert {"mean_fake_g3", "welch_p_g4", "mean_abs_diff"} <= set(out) and "mean_fake_g5" not in out
+    rows = age_rows(out)
     assert [r["group"] for r in rows] == ["21-30", "31-40"]
     for r, g in zip(rows, (3, 4)):
         assert r["mean_real"] == pytest.approx(real[g].mean()) and r["mean_fake"] == pytest.approx(fake[g].mean())

@@ -55,14 +55,14 @@ def test_fid_metric_object_and_self_distance(feats):
     real, fake = feats
     m = FID(feature_dim=48)
     for chunk in np.array_split(real, 4):
-        m.update_features(torch.from_numpy(chunk), real=True)
+        m.update(features=torch.from_numpy(chunk), real=True)
     for chunk in np.array_split(fake, 3):
-        m.update_features(torch.from_numpy(chunk), real=False)
-    assert float(m.compute()) == pytest.approx(_fid_numpy(real, fake), rel=1e-7)
+        m.update(features=torch.from_numpy(chunk), real=False)
+    assert float(m.compute()["fid"]) == pytest.approx(_fid_numpy(real, fake), rel=1e-7)
     m.reset()
-    m.update_features(torch.from_numpy(real), real=True)
-    m.update_features(torch.from_numpy(real), real=False)
-    assert abs(float(m.compute())) < 1e-6  # a set against itself
+    m.update(features=torch.from_numpy(real), real=True)
+    m.update(features=torch.from_numpy(real), real=False)
+    assert abs(float(m.compute()["fid"])) < 1e-6  # a set against itself
     assert abs(frechet_distance_from_features(real, real, "lowrank")[0]) < 1e-8
 
 
@@ -88,11 +88,11 @@ def test_kid_equals_explicit_unbiased_mmd(feats):
     assert mean == pytest.approx(kxx + kyy - 2 * kxy, rel=1e-9)
     assert std == 0.0
     km = KID(num_subsets=5, subset_size=40, seed=0)
-    km.update_features(torch.from_numpy(real), real=True)
-    km.update_features(torch.from_numpy(fake), real=False)
+    km.update(features=torch.from_numpy(real), real=True)
+    km.update(features=torch.from_numpy(fake), real=False)
     got = km.compute()
     exp = kernel_inception_distance(real, fake, num_subsets=5, subset_size=40, seed=0)
-    assert float(got[0]) == pytest.approx(exp[0]) and float(got[1]) == pytest.approx(exp[1])
+    assert float(got["kid_mean"]) == pytest.approx(exp[0]) and float(got["kid_std"]) == pytest.approx(exp[1])
     assert exp[0] > 0.01  # different distributions
 
 
@@ -112,9 +112,9 @@ def test_inception_score_formula():
     mean, std = inception_score_from_logits(logits, splits=10)
     assert mean == pytest.approx(np.mean(scores), rel=1e-10) and std == pytest.approx(np.std(scores), rel=1e-10)
     m = InceptionScore(splits=10)
-    m.update_logits(torch.from_numpy(logits[:50]))
-    m.update_logits(torch.from_numpy(logits[50:]))
-    assert float(m.compute()[0]) == pytest.approx(mean)
+    m.update(logits=torch.from_numpy(logits[:50]))
+    m.update(logits=torch.from_numpy(logits[50:]))
+    assert float(m.compute()["is_mean"]) == pytest.approx(mean)
     # drop_first_logit: StackGAN's background class
     with_bg = np.concatenate([np.full((103, 1), 50.0), logits], 1)
     assert inception_score_from_logits(with_bg, 10, drop_first_logit=True)[0] == pytest.approx(mean)
@@ -238,12 +238,12 @@ def test_metric_objects_take_images_through_a_backend():
     fid = FID(feature_fn=backend.features_fn(value_range=(-1, 1)), feature_dim=192, sqrt_method="eigh")
     fid.update(imgs, real=True)
     fid.update(imgs, real=False)
-    assert abs(float(fid.compute())) < 1e-6
+    assert abs(float(fid.compute()["fid"])) < 1e-6
     x = seen[0]
     assert x.shape == (6, 3, 299, 299) and float(x.min()) >= -1 and float(x.max()) <= 1
     is_ = InceptionScore(logits_fn=backend.logits_fn(), splits=2)
     is_.update(imgs)
-    assert float(is_.compute()[0]) >= 1.0 - 1e-9
+    assert float(is_.compute()["is_mean"]) >= 1.0 - 1e-9
     with pytest.raises(ValueError, match="value_range"):
         backend(imgs)  # float images without a declared range are refused
 

@@ -56,7 +56,10 @@ def test_vs_similarity_and_r_precision_formulas():
     m = RPrecision(seed=1)
     m.update(torch.from_numpy(v[:120]), torch.from_numpy(t[:120]))
     m.update(torch.from_numpy(v[120:]), torch.from_numpy(t[120:]))
-    assert m.compute() == pytest.approx((chance, r_precision(v, t, seed=1)[1]))
+    out = m.compute()
+    assert set(out) == {"r_precision_mean", "r_precision_std"}
+    assert (float(out["r_precision_mean"]), float(out["r_precision_std"])) == pytest.approx(
+        (chance, r_precision(v, t, seed=1)[1]))
     with pytest.raises(UserError, match="at least 100"):
         r_precision(v[:50], t[:50])
 
@@ -76,7 +79,7 @@ def test_trained_joint_space_separates_matching_from_mismatched_captions():
     m = VSSimilarity()
     m.update(vi, vt)
     match = m.compute()
-    assert match["n"] == 200 and match["mean"] > vs_similarity(vi, wrong)[0] + 0.3
+    assert match["n"] == 200 and float(match["mean"]) > vs_similarity(vi, wrong)[0] + 0.3
     # Only 8 distinct captions: a same-colour caption among the candidates ties with the right one and
     # counts as a miss, so use 5 candidates (P(no same-colour distractor) = (7/8)^4 = 0.59).
     rp, _ = r_precision(vi, vt, candidates=5, seed=0)

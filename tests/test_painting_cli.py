@@ -18,28 +18,20 @@ def tiny_agent(tmp_path_factory):
     """A tiny 32x32 agent checkpoint in the engine's layout (config.json + model.safetensors)."""
     from condsynth.config import to_dict
     from condsynth.data.painting import PaintingDataConfig
-    from condsynth.io.state import save_tensors
+    from condsynth.io.checkpoint import write_checkpoint
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("agent")
     rcfg = P.RendererConfig(size=32, fc=[64, 1024], base_channels=4, conv_widths=[8])
-    rdir = root / "renderer"
-    rdir.mkdir()
     r = P.NeuralRenderer(rcfg)
-    save_tensors(rdir / "model.safetensors", {f"renderer.{k}": v for k, v in r.state_dict().items()})
-    (rdir / "config.json").write_text(json.dumps({"config": {"method": "painting_renderer", "model": to_dict(rcfg)}}))
+    rdir = write_checkpoint(root / "renderer", {"config": {"method": "painting_renderer", "model": to_dict(rcfg)}},
+                            {f"renderer.{k}": v for k, v in r.state_dict().items()})
     cfg = P.PaintingAgentConfig(renderer=str(rdir), size=32, focus_size=16, net_input_size=32, max_step=4,
                                 actor_width=4, critic_width=4, attention_width=8, attention_unet_width=4,
                                 attention_res_blocks=1, feature_mask="saliency", vgg_weight=0.0)
     agent = P.PaintingAgent(cfg, PaintingDataConfig(size=32))
-    adir = root / "agent"
-    adir.mkdir()
-    w = {}
-    for name, net in agent.networks().items():
-        w.update({f"{name}.{k}": v for k, v in net.state_dict().items()})
-    save_tensors(adir / "model.safetensors", w)
-    (adir / "config.json").write_text(json.dumps({"config": {"method": "painting_agent", "model": to_dict(cfg),
-                                                             "data": {"size": 32}}, "step": 0}))
-    return adir
+    w = {f"{name}.{k}": v for name, net in agent.networks().items() for k, v in net.state_dict().items()}
+    return write_checkpoint(root / "agent", {"config": {"method": "painting_agent", "model": to_dict(cfg),
+                                                        "data": {"size": 32}}, "step": 0}, w)
 
 
 @pytest.fixture
@@ -152,7 +144,8 @@ def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
 
 
 def test_api_round_trip_strokes_reproduce_the_canvas(tiny_agent, photo, tmp_path):
-    from condsynth.pipelines.paint import Painter, load_strokes_json
+    from condsynth.io.strokes import load_strokes_json
+    from condsynth.pipelines.paint import Painter
     painter = Painter.from_pretrained(str(tiny_agent))
     res = painter.paint(photo, 13, mode="agent")
     assert res.strokes.shape == (13, 13) and res.canvas.shape == (32, 32, 3) and res.frames[-1][0] == 13

@@ -4,7 +4,6 @@ import torch
 
 from condsynth.engine.config import load_experiment_config
 from condsynth.losses.gan import GANLoss, gradient_penalty
-from condsynth.models.pix2pix import Pix2Pix
 from condsynth.nn.discriminators import PatchDiscriminator, receptive_field
 from condsynth.nn.unet import UNetGenerator
 from condsynth.pipelines.translate import pad_to_multiple
@@ -35,7 +34,7 @@ def test_unet_paper_layout_256():
     widths = [m[-1].num_features if isinstance(m[-1], torch.nn.BatchNorm2d) else m[-1].out_channels
               for m in g.down]
     assert widths == [64, 128, 256, 512, 512, 512, 512, 512]  # C64-C128-C256-C512-C512-C512-C512-C512
-    dropouts = [any(isinstance(l, torch.nn.Dropout) for l in m) for m in g.up]
+    dropouts = [any(isinstance(layer, torch.nn.Dropout) for layer in m) for m in g.up]
     assert dropouts == [True, True, True, False, False, False, False, False]  # CD512 x3 then C
     g.eval()
     with torch.no_grad():
@@ -63,21 +62,14 @@ def test_gradient_penalty_of_linear_critic():
 
 def test_training_step_reduces_l1_on_one_batch(scenes16):
     """A sanity check that the pieces connect: repeated steps on one batch fit it."""
-    from condsynth.models.base import StepContext
-    import contextlib
+    from condsynth import testing
 
     cfg = load_experiment_config(None, ["method=pix2pix", f"data.root={scenes16}", "data.load_size=16",
                                         "data.crop_size=16", "model.ngf=8", "model.ndf=8", "model.num_downs=4",
                                         "model.dropout=0", "model.d_layers=1"])
-    m = Pix2Pix(cfg.model, cfg.data)
-    opts = m.configure_optimizers(cfg.train)
-    batch = torch.utils.data.default_collate([m.build_dataset("train")[(i, i)] for i in range(4)])
-
-    def step(name):
-        opts[name].step()
-        opts[name].zero_grad()
-
-    ctx = StepContext(m.networks(), lambda l: l.backward(), step, contextlib.nullcontext, torch.device("cpu"), 0, 0)
+    m = testing.build_method(cfg.to_dict())
+    batch = testing.first_batch(m, n=4)
+    ctx = testing.fake_context(m, m.configure_optimizers(cfg.train))
     first = m.training_step(batch, ctx)["loss_G_L1"]
     for _ in range(60):
         last = m.training_step(batch, ctx)["loss_G_L1"]

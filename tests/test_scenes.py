@@ -162,8 +162,24 @@ def test_cli_error_is_one_line_through_main(tmp_path, capsys):
     assert err == ["condsynth: error: --n must be at least 1, got 0"]
 
 
-def test_world_registry():
-    assert "scenes" in WORLDS and "scenes" in data_cli.SYNTH_WORLDS
+def test_world_registry_is_the_one_the_cli_lists():
+    assert "scenes" in WORLDS
+    def subcommands(parser):
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    worlds = subcommands(subcommands(subcommands(_parser())["data"])["synth"])
+    assert list(worlds) == list(WORLDS)
+    # each world's own options come from its registry entry
+    assert "--class-ids" in worlds["scenes"].format_help() and "--size" in worlds["scenes"].format_help()
+
+
+def test_building_the_cli_imports_no_numpy_or_torch():
+    import subprocess
+    import sys
+    code = ("import sys, condsynth.cli.main as m; m.build_parser(); "
+            "print(sorted(k for k in ('numpy', 'torch') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
@@ -181,3 +197,93 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         scenes.write_dataset(tmp_path / "d", 5, size=16)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ pix2pixHD outputs (opt-in)
+def test_non_square_scenes_keep_the_layout_and_round_shapes():
+    wide = render_scene([0, 4], size=(64, 128))
+    assert wide.labels.shape == (64, 128) and wide.photo.shape == (64, 128, 3) and wide.instances.shape == (64, 128)
+    np.testing.assert_array_equal(wide.photo, render_scene([0, 4], size=(64, 128)).photo)
+    agree = []
+    for seed in range(8):
+        square, wide = render_scene(seed, 64).labels, render_scene(seed, (64, 128)).labels
+        agree.append((wide[:, ::2] == square).mean())       # the same composition, stretched
+    assert np.mean(agree) > 0.85
+    # Round things stay round in a 1:3 image: a sun and a bush alone in the sky, not occluded.
+    layout = next(lay for lay in (scenes._sample_layout(np.random.default_rng(s)) for s in range(40))
+                  if lay.sun is not None and lay.bushes)
+    layout.clouds, layout.buildings, layout.trees, layout.bushes = [], [], [], layout.bushes[:1]
+    raster = scenes._rasterise(layout, 96, 288)
+    for cls in (scenes.SUN, scenes.BUSH):
+        rows, cols = np.nonzero(raster.labels == cls)
+        height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+        square = scenes._rasterise(layout, 96, 96)
+        rows_sq, cols_sq = np.nonzero(square.labels == cls)
+        assert abs(height - (np.ptp(rows_sq) + 1)) <= 1          # same height as in the square image
+        if cls == scenes.SUN:
+            assert abs(width - height) <= 2, (width, height)
+    with pytest.raises(ValueError):
+        render_scene(0, size=(64, 8))
+
+
+def test_instance_ids_follow_cityscapes_and_facades_are_the_drawn_ones():
+    found_building = False
+    for seed in range(6):
+        s = render_scene(seed, 64)
+        ids, records = scenes.instance_ids(s)
+        assert ids.dtype == np.int32
+        cls = np.where(ids >= 1000, ids // 1000, ids)
+        np.testing.assert_array_equal(cls, s.labels)                  # class = id // 1000, or the id itself
+        assert set(np.unique(ids[ids >= 1000] // 1000).tolist()) <= set(scenes.THINGS)
+        assert sorted(r["id"] for r in records) == sorted(np.unique(ids[ids >= 1000]).tolist())
+        for r in records:
+            assert r["pixels"] == int((ids == r["id"]).sum())
+        layout = scenes._sample_layout(np.random.default_rng(seed))
+        for b in layout.buildings:
+            assert s.objects[b.inst] == {"class": "building", "facade": b.facade}
+            # the stored index is the colour that was drawn (jittered by at most 0.05)
+            assert np.abs(b.colour - scenes._FACADE_COLOURS[b.facade]).max() <= 0.05 + 1e-6
+            found_building = True
+    assert found_building
+
+
+def test_opt_in_outputs_leave_the_default_files_byte_identical(tmp_path):
+    from condsynth.io.images import read_image, read_instance_map, read_label_map
+    _run("--out", str(tmp_path / "plain"), "--n", "4", "--size", "24", "--layout", "folders")
+    _run("--out", str(tmp_path / "hd"), "--n", "4", "--size", "24", "--layout", "folders", "--class-ids",
+         "--instances")
+    plain = json.loads((tmp_path / "plain/meta.json").read_text())
+    assert set(plain) == {"world", "world_version", "seed", "seed_rule", "size", "layout", "a", "b", "counts",
+                          "classes"}                          # meta.json of the default output: unchanged
+    for name in ("00000.png", "00001.png"):
+        a_plain, a_ids = tmp_path / "plain/train/A" / name, tmp_path / "hd/train/A" / name
+        assert (tmp_path / "plain/train/B" / name).read_bytes() == (tmp_path / "hd/train/B" / name).read_bytes()
+        np.testing.assert_array_equal(read_image(a_ids), read_image(a_plain))   # same colours for pix2pix
+        expected = render_scene(scenes.scene_seed(0, int(name[:5])), 24)
+        np.testing.assert_array_equal(read_label_map(a_ids), expected.labels)   # and exact class ids
+        np.testing.assert_array_equal(read_instance_map(tmp_path / "hd/train/instance" / name),
+                                      scenes.instance_ids(expected)[0])
+        with Image.open(tmp_path / "hd/train/instance" / name) as img:
+            assert img.mode.startswith("I;16")
+    things = json.loads((tmp_path / "hd/train/instances.json").read_text())
+    assert sorted(things) == ["00000.png", "00001.png", "00002.png", "00003.png"]   # 4 * 0.1 rounds to 0 val
+    assert all(0 <= r["facade"] < 7 for recs in things.values() for r in recs if r["class"] == "building")
+    meta = json.loads((tmp_path / "hd/meta.json").read_text())
+    assert meta["class_ids"] and meta["instances"] and len(meta["facade_colours"]) == 7
+
+
+def test_cli_non_square_size_and_layout_checks(tmp_path, capsys):
+    assert _run("--out", str(tmp_path / "w"), "--n", "3", "--size", "16x32", "--instances",
+                "--val-fraction", "0", "--test-fraction", "0") == 0
+    assert "at 16x32px (h x w)" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "w/meta.json").read_text())
+    assert meta["size"] == [16, 32]
+    pair = np.asarray(Image.open(tmp_path / "w/train/00001.png"))
+    assert pair.shape == (16, 64, 3)                          # A|B: twice the width
+    assert (tmp_path / "w/train/instance/00001.png").exists()
+    with pytest.raises(UserError, match="--size must be at least 16, got 64x8"):
+        _run("--out", str(tmp_path / "x"), "--n", "2", "--size", "64x8")
+    with pytest.raises(UserError, match="--class-ids needs --layout folders"):
+        _run("--out", str(tmp_path / "x"), "--n", "2", "--class-ids")
+    with pytest.raises(SystemExit):
+        _run("--out", str(tmp_path / "x"), "--n", "2", "--size", "big")

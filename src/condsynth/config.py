@@ -10,8 +10,8 @@ An experiment config has four sections::
 Every key is checked against its dataclass: an unknown key, a value of the wrong type or a
 missing required value is a :class:`~condsynth.errors.ConfigError` naming the dotted key. Numbers
 are checked against their meaning too: every float must be finite, every integer must fit in 64
-bits, and a field declared with :func:`bounded` must lie in its range, e.g.
-``model.ngf: must be between 1 and 4096, got 1000000000``.
+bits, and a field declared with :func:`bounded` must lie in its range (each element, for a size
+given as ``[h, w]``), e.g. ``model.ngf: must be between 1 and 4096, got 1000000000``.
 Overrides use the same dotted names, e.g. ``train.steps=200 model.ngf=32``; values are parsed
 as YAML scalars, so ``true``, ``1e-4`` and ``[1, 2]`` mean what they look like.
 """
@@ -42,16 +42,21 @@ def max_threads() -> int:
     return 4 * (os.cpu_count() or 1)
 
 
-def bounded(default, min=None, max=None, **field_kwargs):  # noqa: A002 - the names read best in configs
-    """A dataclass field whose value :func:`from_dict` checks to lie in ``[min, max]``.
+def bounded(default=dataclasses.MISSING, min=None, max=None, *, factory=None):  # noqa: A002 - read best in configs
+    """A dataclass field whose value :func:`from_dict` checks to lie in ``[min, max]`` (every item
+    of a list or of an ``[h, w]`` size).
 
     Either bound may be a callable, evaluated when a config is checked (for bounds that depend
     on the machine, e.g. :func:`max_threads`)::
 
         ngf: int = bounded(64, 1, 4096)
         threads: int = bounded(0, 0, max_threads)    # 0 = torch's default
+        milestones: list[int] = bounded(min=0, factory=list)
     """
-    return dataclasses.field(default=default, metadata={"min": min, "max": max}, **field_kwargs)
+    meta = {"min": min, "max": max}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def range_problem(value, min=None, max=None) -> str | None:  # noqa: A002
@@ -75,6 +80,18 @@ def check_range(value, key: str, min=None, max=None):  # noqa: A002
     if problem:
         raise ConfigError(f"{key}: {problem}")
     return value
+
+
+def _check_numbers(value, key: str, lo=None, hi=None) -> None:
+    """Every number in a coerced value (a scalar, or the items of a list/tuple) against the
+    field's bounds; integers without bounds must fit in 64 bits, floats must be finite."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_numbers(item, f"{key}[{i}]", lo, hi)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        check_range(value, key, -INT64_MAX - 1 if lo is None else lo, INT64_MAX if hi is None else hi)
+    elif isinstance(value, float):
+        check_range(value, key, lo, hi)
 
 
 def check_device(name: str, key: str = "--device"):
@@ -115,17 +132,41 @@ def _is_optional(tp) -> tuple[bool, Any]:
     return False, tp
 
 
-def _coerce(value: Any, tp: Any, key: str, bounds: tuple = (None, None)) -> Any:
-    """Convert a YAML value to the annotated type, or raise a ConfigError naming ``key``; a
-    number must lie in ``bounds`` (an integer in 64 bits, a float finite in any case)."""
+def _describe(tp) -> str:
+    """How a config error names a type: 'an integer', 'a list of 2 integers', ..."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (list, tuple):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            plural = {int: "integers", float: "numbers", str: "strings"}.get(args[0], "items")
+            return f"a list of {len(args)} {plural}"
+        return "a list"
+    if origin is typing.Literal:
+        return f"one of {list(args)}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML value to the annotated type, or raise a ConfigError naming ``key``."""
     optional, inner = _is_optional(tp)
     if value is None:
-        if optional or tp is Any:
+        if optional or tp is Any or type(None) in typing.get_args(tp):
             return None
         raise ConfigError(f"config key '{key}' must not be null")
     tp = inner
     if tp is Any:
         return value
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        # e.g. ``int | tuple[int, int]`` (a square size or [h, w]): the first type the value fits
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        for arm in arms:
+            try:
+                return _coerce(value, arm, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"config key '{key}' must be {' or '.join(map(_describe, arms))}, got {value!r}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}' must be a mapping, got {type(value).__name__}")
@@ -135,6 +176,10 @@ def _coerce(value: Any, tp: Any, key: str, bounds: tuple = (None, None)) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
         args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:     # fixed length, e.g. tuple[int, int]
+            if len(value) != len(args):
+                raise ConfigError(f"config key '{key}' must be {_describe(tp)}, got {value!r}")
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item_tp = args[0] if args else Any
         items = [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
@@ -154,20 +199,18 @@ def _coerce(value: Any, tp: Any, key: str, bounds: tuple = (None, None)) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
-        lo, hi = bounds
-        return check_range(value, key, -INT64_MAX - 1 if lo is None else lo, INT64_MAX if hi is None else hi)
+                return int(value)
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             # YAML 1.1 reads '1e-4' (no dot) as a string; accept it as a number here.
             try:
-                value = float(value)
+                return float(value)
             except (TypeError, ValueError, OverflowError):
                 raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
         try:
-            return check_range(float(value), key, *bounds)   # NaN and infinities are never a setting
+            return float(value)
         except OverflowError:                            # an int beyond the float range
             raise ConfigError(f"{key}: must be a finite number, got {value}") from None
     if tp is str:
@@ -192,8 +235,8 @@ def from_dict(cls, data: dict, prefix: str = ""):
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], prefix + name,
-                                   (f.metadata.get("min"), f.metadata.get("max")))
+            kwargs[name] = _coerce(data[name], hints[name], prefix + name)
+            _check_numbers(kwargs[name], prefix + name, f.metadata.get("min"), f.metadata.get("max"))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"config key '{prefix}{name}' is required")
     try:

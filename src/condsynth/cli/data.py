@@ -5,14 +5,24 @@ layout of the real dataset it stands in for, e.g.::
 
     condsynth data synth scenes --out data/scenes --n 1000 --size 64          # pix2pix A|B pairs
     condsynth data synth scenes --out data/scenes_ab --n 500 --layout folders # A/ and B/ folders
+    condsynth data synth scenes --out data/scenes_hd --n 500 --size 64x128 --layout folders \
+        --class-ids --instances                                               # pix2pixHD: 2:1, ids
+
+``condsynth data check DATASET DIR`` checks a dataset folder before a run: it reads every file the
+reader would, names the first missing or bad one (exit code 2), or prints counts, sizes and, for
+label maps, the label range and pixels per class::
+
+    condsynth data check pix2pix data/scenes
+    condsynth data check labels data/scenes_hd/train/A
 
 ``condsynth data strokes --out FILE --n N`` rasterises random brush strokes once into a stroke bank,
 the training data of the neural painting renderer (``data.bank`` in configs/painting/renderer*.yaml)::
 
     condsynth data strokes --out data/strokes-260k.safetensors --n 260000 --workers 2
 
-A new world is one entry in :data:`SYNTH_WORLDS`. The world's module is imported only when the
-command runs, so ``condsynth --help`` stays fast.
+Worlds come from the one registry, :data:`condsynth.data.synth.WORLDS`, and each declares its own
+options there; dataset checkers register themselves in :mod:`condsynth.data.check`. Both modules'
+heavy imports happen only when a command runs, so ``condsynth --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -20,31 +30,17 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Callable
 
 from condsynth.cli.options import SEED, WORKERS
+from condsynth.data.synth import WORLDS
 from condsynth.errors import UserError
 
-MAX_SIDE = 4096          # a scene or a stroke alpha map this wide is already ~50 MB per image
+MAX_SIDE = 4096          # a scene this wide is already ~50 MB per image
 MAX_STROKE_SIDE = 1024
 
 
-def _write_scenes(**kwargs) -> dict:
-    from condsynth.data.synth.scenes import write_dataset
-    return write_dataset(**kwargs)
-
-
-# world name -> (writer, one-line description). A writer takes the keyword arguments
-# out, n, size, seed, val_fraction, test_fraction, layout, overwrite, progress and returns the
-# metadata it wrote to DIR/meta.json.
-SYNTH_WORLDS: dict[str, tuple[Callable[..., dict], str]] = {
-    "scenes": (_write_scenes, "outdoor scenes: colour label maps (A) -> rendered photos (B); "
-                              "stands in for Cityscapes/facades labels->photo"),
-}
-
-
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="dataset tools: synthetic worlds",
+    parser = subparsers.add_parser("data", help="dataset tools: synthetic worlds, stroke banks, checks",
                                    description="Dataset tools.")
     data_sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=lambda args: (parser.print_help(), 0)[1])
@@ -53,9 +49,10 @@ def add_parser(subparsers) -> None:
                                 description="Write a procedural dataset, deterministic from --seed.")
     worlds = synth.add_subparsers(dest="world", metavar="WORLD")
     synth.set_defaults(func=lambda args: (synth.print_help(), 0)[1])
-    for name, (_, description) in SYNTH_WORLDS.items():
-        p = worlds.add_parser(name, help=description, description=description)
-        _add_world_args(p)
+    for world in WORLDS.values():
+        p = worlds.add_parser(world.name, help=world.description, description=world.description)
+        _add_common_world_args(p)
+        world.add_arguments(p)
         p.set_defaults(func=run_synth)
 
     strokes = data_sub.add_parser(
@@ -71,44 +68,55 @@ def add_parser(subparsers) -> None:
     strokes.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     strokes.set_defaults(func=run_strokes)
 
+    check = data_sub.add_parser(
+        "check", help="check a dataset folder before training: counts, bad files, label ranges",
+        description="Read every file a dataset reader would read; name the first missing or bad one (exit "
+                    "code 2), or report counts per split, sizes and, for label maps, the label range and "
+                    "pixels per class.")
+    check.add_argument("dataset", metavar="DATASET",
+                       help="the dataset kind: pix2pix, unpaired, utkface, labels, scenes, ... "
+                            "(an unknown name lists them all)")
+    check.add_argument("dir", type=Path, metavar="DIR", help="the dataset folder")
+    check.set_defaults(func=run_check)
 
-def _add_world_args(p: argparse.ArgumentParser) -> None:
+
+def _add_common_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder (created atomically)")
     p.add_argument("--n", required=True, type=int, help="number of images over all splits")
-    p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64, at least 16)")
     p.add_argument("--seed", type=SEED, default=0, help="base seed; image i uses seed [seed, i] (default 0)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of n for val/ (default 0.1)")
-    p.add_argument("--test-fraction", type=float, default=0.1, help="fraction of n for test/ (default 0.1)")
-    p.add_argument("--layout", choices=("ab", "folders"), default="ab",
-                   help="ab: SPLIT/NNNNN.png with A|B side by side (pix2pix); "
-                        "folders: SPLIT/A/NNNNN.png and SPLIT/B/NNNNN.png (default ab)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
 
 def run_synth(args: argparse.Namespace) -> int:
     from condsynth.io.outputs import check_output
-    writer, _ = SYNTH_WORLDS[args.world]
-    if args.size > MAX_SIDE:
-        raise UserError(f"--size must be at most {MAX_SIDE}, got {args.size}")
+    size = getattr(args, "size", None)
+    h, w = (size, size) if isinstance(size, int) else tuple(size) if size else (0, 0)
+    if max(h, w) > MAX_SIDE:
+        raise UserError(f"--size must be at most {MAX_SIDE}, got {size if isinstance(size, int) else f'{h}x{w}'}")
     if args.n > 10 ** 8:
         raise UserError(f"--n must be at most {10 ** 8}, got {args.n}")
-    # a rough lower bound of the PNGs: an A|B pair of size^2 pixels rarely compresses below size^2 / 4 bytes
-    check_output(args.out, kind="folder", overwrite=args.overwrite, need_bytes=max(args.n, 0) * args.size ** 2 // 4)
+    # a rough lower bound of the PNGs: an A|B pair of h x w pixels rarely compresses below h*w / 4 bytes
+    check_output(args.out, kind="folder", overwrite=args.overwrite, need_bytes=max(args.n, 0) * h * w // 4)
     start = time.perf_counter()
-    meta = writer(out=args.out, n=args.n, size=args.size, seed=args.seed, val_fraction=args.val_fraction,
-                  test_fraction=args.test_fraction, layout=args.layout, overwrite=args.overwrite,
-                  progress=False if args.no_progress else None)
+    meta = WORLDS[args.world].write(args)
     counts = ", ".join(f"{k} {v}" for k, v in meta["counts"].items())
-    print(f"wrote {args.world} ({counts}) at {args.size}px to {args.out} "
-          f"in {time.perf_counter() - start:.1f}s")
+    size = meta.get("size")
+    at = f" at {size}px" if isinstance(size, int) else f" at {size[0]}x{size[1]}px (h x w)" if size else ""
+    print(f"wrote {args.world} ({counts}){at} to {args.out} in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from condsynth.data.check import check_dataset
+    print(check_dataset(args.dataset, args.dir).text())
     return 0
 
 
 def run_strokes(args: argparse.Namespace) -> int:
+    from condsynth.data.strokes import write_stroke_bank
     from condsynth.engine.memory import available_memory
     from condsynth.io.outputs import check_output, human_bytes
-    from condsynth.models.painting import write_stroke_bank
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     if args.size < 16 or args.size & (args.size - 1) or args.size > MAX_STROKE_SIDE:

@@ -176,7 +176,7 @@ def _add_age_and_painting(sub, common) -> None:
 
 
 def run_age(args: argparse.Namespace) -> int:
-    from condsynth.metrics.age_runs import run_age_accuracy
+    from condsynth.metrics.runs.age import run_age_accuracy
     _check_outputs(args)
     rec = run_age_accuracy(args.real, args.generated, args.estimator, method=args.method, split=args.split)
     print(rec.extra["table"])
@@ -184,7 +184,7 @@ def run_age(args: argparse.Namespace) -> int:
 
 
 def run_age_train(args: argparse.Namespace) -> int:
-    from condsynth.metrics.age_runs import run_age_train as train
+    from condsynth.metrics.runs.age import run_age_train as train
     _check_outputs(args)
     rec = train(args.root, args.estimator, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 size=args.size, seed=args.seed)
@@ -192,42 +192,9 @@ def run_age_train(args: argparse.Namespace) -> int:
 
 
 def run_painting(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from condsynth.errors import UserError
-    try:
-        from condsynth.metrics import painting as P
-    except ImportError:
-        raise UserError("painting metrics are not available in this installation") from None
-    from condsynth.io.images import read_image
-    from condsynth.metrics.inputs import paired_files, read_pair
-    from condsynth.metrics.record import MetricRecord
+    from condsynth.metrics.runs.painting import run_painting as painting
     _check_outputs(args)
-    rows = {}
-    masks = Path(args.masks) if args.masks else None
-    for pc, pt in paired_files(args.canvases, args.targets):
-        c, t = read_pair(pc, pt)
-        row = P.image_errors(c / 255.0, t / 255.0)
-        if masks is not None:
-            cand = sorted(masks.glob(pc.stem + ".*"))
-            if not cand:
-                raise UserError(f"{masks}: no mask named {pc.stem}.* for {pc}")
-            m = read_image(cand[0], mode="L")
-            if m.shape[:2] != c.shape[:2]:
-                raise UserError(f"{cand[0]}: mask is {m.shape[1]}x{m.shape[0]}, canvas is {c.shape[1]}x{c.shape[0]}")
-            row.update(P.fg_bg_l2(c / 255.0, t / 255.0, m / 255.0))
-        rows[pc.name] = row
-    keys = [k for k in next(iter(rows.values())) if k != "fg_fraction"]
-    values = {}
-    for k in keys:
-        v = np.array([r[k] for r in rows.values()], dtype=np.float64)
-        v = v[np.isfinite(v)]
-        values[f"{k}_mean"] = float(v.mean()) if len(v) else float("nan")
-        values[f"{k}_std"] = float(v.std()) if len(v) else float("nan")
-    rec = MetricRecord(metric="painting", values=values, num_samples=len(rows), backend="condsynth.metrics.painting",
-                       inputs={"canvases": str(args.canvases), "targets": str(args.targets),
-                               **({"masks": str(masks)} if masks else {})},
-                       split=args.split, extra={"per_item": rows, "value_range": "[0, 1]"})
+    rec = painting(args.canvases, args.targets, masks=args.masks, split=args.split)
     return _finish(rec, args, "painting")
 
 
@@ -314,7 +281,7 @@ def _with_provenance(rec, provenance: dict):
 
 
 def run_fid(args: argparse.Namespace) -> int:
-    from condsynth.metrics.runs import run_fid as fid
+    from condsynth.metrics.runs.inception import run_fid as fid
     gen, prov, cleanup = _generated(args, args.b)
     try:
         rec = fid(args.a, gen, backend=args.backend, weights=args.weights, resize=args.resize,
@@ -328,7 +295,7 @@ def run_fid(args: argparse.Namespace) -> int:
 
 
 def run_kid(args: argparse.Namespace) -> int:
-    from condsynth.metrics.runs import run_fid as fid
+    from condsynth.metrics.runs.inception import run_fid as fid
     gen, prov, cleanup = _generated(args, args.b)
     try:
         rec = fid(args.a, gen, backend=args.backend, weights=args.weights, resize=args.resize,
@@ -341,7 +308,7 @@ def run_kid(args: argparse.Namespace) -> int:
 
 
 def run_fid_stats(args: argparse.Namespace) -> int:
-    from condsynth.metrics.runs import run_fid_stats as stats
+    from condsynth.metrics.runs.inception import run_fid_stats as stats
     _check_outputs(args)
     rec = stats(args.folder, args.stats, backend=args.backend, weights=args.weights, resize=args.resize,
                 batch_size=args.batch_size, weights_sha256=args.weights_sha256, device=args.device)
@@ -349,7 +316,7 @@ def run_fid_stats(args: argparse.Namespace) -> int:
 
 
 def run_is(args: argparse.Namespace) -> int:
-    from condsynth.metrics.runs import run_inception_score
+    from condsynth.metrics.runs.inception import run_inception_score
     _check_outputs(args)
     rec = run_inception_score(args.folder, backend=args.backend, weights=args.weights, resize=args.resize,
                               splits=args.splits, batch_size=args.batch_size,
@@ -359,7 +326,7 @@ def run_is(args: argparse.Namespace) -> int:
 
 
 def run_paired(args: argparse.Namespace) -> int:
-    from condsynth.metrics.runs import run_paired as paired
+    from condsynth.metrics.runs.paired import run_paired as paired
     gen, prov, cleanup = _generated(args, args.generated)
     try:
         rec = paired(args.metric_name, args.reference, gen, split=args.split, gray=args.gray,
@@ -370,7 +337,7 @@ def run_paired(args: argparse.Namespace) -> int:
 
 
 def run_lmd(args: argparse.Namespace) -> int:
-    from condsynth.metrics.faces_runs import run_lmd as lmd
+    from condsynth.metrics.runs.faces import run_lmd as lmd
     _check_outputs(args)
     rec = lmd(args.reference, args.generated, region=args.region, size=args.size, split=args.split,
               missing=args.missing)
@@ -378,7 +345,7 @@ def run_lmd(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from condsynth.metrics.faces_runs import run_verification
+    from condsynth.metrics.runs.faces import run_verification
     _check_outputs(args)
     rec = run_verification(args.a, args.b, threshold=args.threshold, split=args.split)
     return _finish(rec, args, "verify")

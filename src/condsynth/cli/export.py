@@ -1,4 +1,10 @@
-"""``condsynth export RUN --out DIR``: what the method's pipeline loads, and nothing else."""
+"""``condsynth export RUN --out DIR``: what the method's pipeline loads, and nothing else.
+
+The run's newest checkpoint (or the checkpoint named) is loaded into its method's pipeline, which
+then writes a pipeline folder: ``pipeline.json`` and one ``config.json`` + ``model.safetensors``
+per inference network and frozen part (e.g. the painting agent's actor, attention module and
+renderer). ``condsynth paint/translate --checkpoint DIR`` and ``Pipeline.from_pretrained(DIR)``
+load it."""
 
 from __future__ import annotations
 
@@ -10,13 +16,16 @@ def add_parser(sub) -> None:
     e.add_argument("checkpoint", help="checkpoint folder or run folder")
     e.add_argument("--out", required=True, help="output checkpoint folder")
     e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    e.add_argument("--no-ema", action="store_true", help="export the raw weights even if EMA weights exist")
     add_overwrite(e, "an existing --out folder")
     e.set_defaults(func=run_export)
 
 
 def run_export(args) -> int:
-    from condsynth.engine.checkpoint import export_for_inference
+    from condsynth.pipelines import load_pipeline
 
-    out = export_for_inference(args.checkpoint, args.out, half=args.half, overwrite=args.overwrite)
-    print(f"exported {out}")
+    pipe = load_pipeline(args.checkpoint, device="cpu", use_ema=not args.no_ema)
+    out = pipe.save_pretrained(args.out, half=args.half, overwrite=args.overwrite)
+    print(f"exported {', '.join(pipe.method.inference_networks)} of {pipe.method.name} "
+          f"({type(pipe).__name__}) to {out}")
     return 0

@@ -60,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     # Subnormal floats make trained networks several times slower on x86 CPUs (see
-    # TrainConfig.flush_denormal); every command runs with them flushed to zero.
-    import torch
-    torch.set_flush_denormal(True)
+    # TrainConfig.flush_denormal); every command runs with them flushed to zero, except `train`,
+    # whose config decides (train.flush_denormal).
+    if args.command != "train":
+        import torch
+        torch.set_flush_denormal(True)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

@@ -25,7 +25,7 @@ def run_translate(args) -> int:
     from condsynth.pipelines.translate import TranslationPipeline, collect_inputs
 
     files = collect_inputs(args.inputs)
-    pipe = TranslationPipeline.from_checkpoint(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    pipe = TranslationPipeline.from_pretrained(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     written = pipe.translate_files(files, args.out, seed=args.seed, overwrite=args.overwrite,
                                    inputs=checkpoint_inputs(args.checkpoint))
     print(f"wrote {len(written)} image(s) to {args.out}")

@@ -7,7 +7,10 @@ makes interrupted-and-resumed training see exactly the same crops and flips.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:        # NumPy is imported when used: `condsynth --help` reads data.synth.WORLDS
+    import numpy as np
 
 
 def split_key(key) -> tuple[int, int | None]:
@@ -23,4 +26,5 @@ def split_key(key) -> tuple[int, int | None]:
 def rng_for(index: int, seed: int | None, salt: int = 0) -> np.random.Generator:
     """A NumPy generator for one item's augmentation: from the sampler's ``seed`` when given,
     else from the index alone (a plain ``dataset[i]`` is then reproducible too)."""
+    import numpy as np
     return np.random.default_rng([salt, index] if seed is None else [salt, index, seed])

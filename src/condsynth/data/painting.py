@@ -12,10 +12,14 @@ Readers:
   of the non-background parts (or ``face_hair_only``). Split: first 28,000 train, last 2,000 test.
 * :class:`CUBTargets`: ``ROOT/CUB_200_2011/{images.txt, train_test_split.txt, images/...}`` and
   ``ROOT/segmentations/<same relative path>.png`` binarised at 0.5; the official split.
-* :class:`SyntheticPaintWorld`: procedural images of objects on textured backgrounds with exact
-  foreground masks, generated from ``(seed, index)``.
+* :class:`~condsynth.data.synth.paint_targets.SyntheticPaintWorld`: procedural images of objects on
+  textured backgrounds with exact foreground masks, generated from ``(seed, index)``.
 * :func:`skimage_photos`: the photographs bundled with scikit-image (used for the bundled
   checkpoints); random crops and flips make many targets of them.
+
+The horizontal flip (``flip``, LearningToPaint's augmentation) is drawn from the seed the engine's
+sampler hands out with each key, so an image is mirrored in about half of the epochs;
+a plain integer key gives the same flip every time.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
+from condsynth.data import rng_for, split_key
+from condsynth.data.transforms import resize
 from condsynth.errors import UserError
 from condsynth.io.images import list_images, read_image
 
@@ -43,26 +48,19 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left",
                   "logo")
 
 
-def _key(key) -> int:
-    """The engine indexes datasets with ``(index, seed)``; plain integers work too."""
-    return int(key[0]) if isinstance(key, (tuple, list)) else int(key)
+def random_flip(enabled: bool, index: int, seed: Optional[int]) -> bool:
+    """Mirror with probability 1/2, drawn from the sampler's ``seed`` (a new draw every epoch)."""
+    return enabled and bool(rng_for(index, seed, salt=7).random() < 0.5)
 
 
-def resize_array(arr: np.ndarray, size: int, resample=Image.BILINEAR) -> np.ndarray:
-    """``H x W x C`` uint8 -> ``size x size x C`` uint8 (aspect ratio ignored)."""
-    c = arr.shape[2]
-    img = Image.fromarray(arr[..., 0] if c == 1 else arr)
-    out = np.asarray(img.resize((size, size), resample))
-    return out[..., None] if out.ndim == 2 else out
-
-
-def _item(img: np.ndarray, mask: Optional[np.ndarray], size: int, flip: bool = False) -> dict:
-    img = resize_array(img, size)
+def target_item(img: np.ndarray, mask: Optional[np.ndarray], size: int, flip: bool = False) -> dict:
+    """An ``H x W x 3`` uint8 image and an optional ``H x W`` bool mask -> the dataset item."""
+    img = resize(img, size, "bilinear")
     if mask is None:
         m = np.ones((size, size), np.float32)
         has = 0.0
     else:
-        m = (resize_array(mask.astype(np.uint8)[..., None] * 255, size, Image.NEAREST)[..., 0] > 127)
+        m = (resize(mask.astype(np.uint8)[..., None] * 255, size, "nearest")[..., 0] > 127)
         m = m.astype(np.float32)
         has = 1.0
     x = torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).float() / 255.0
@@ -80,10 +78,9 @@ class ImageFolderTargets(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.files)
 
-    def __getitem__(self, i):
-        i = _key(i)
-        flip = self.flip and bool(np.random.default_rng([7, i]).random() < 0.5)
-        return _item(read_image(self.files[i]), None, self.size, flip)
+    def __getitem__(self, key):
+        i, seed = split_key(key)
+        return target_item(read_image(self.files[i]), None, self.size, random_flip(self.flip, i, seed))
 
 
 class CelebAMaskHQ(torch.utils.data.Dataset):
@@ -117,12 +114,11 @@ class CelebAMaskHQ(torch.utils.data.Dataset):
             raise UserError(f"{folder}: no part masks for image {i}")
         return m
 
-    def __getitem__(self, k):
-        k = _key(k)
+    def __getitem__(self, key):
+        k, seed = split_key(key)
         i = self.ids[k]
         img = read_image(self.img_dir / f"{i}.jpg")
-        flip = self.flip and bool(np.random.default_rng([7, k]).random() < 0.5)
-        return _item(img, self.mask(i), self.size, flip)
+        return target_item(img, self.mask(i), self.size, random_flip(self.flip, k, seed))
 
 
 class CUBTargets(torch.utils.data.Dataset):
@@ -145,78 +141,12 @@ class CUBTargets(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.items)
 
-    def __getitem__(self, k):
-        k = _key(k)
+    def __getitem__(self, key):
+        k, seed = split_key(key)
         rel = self.items[k]
         img = read_image(self.root / "images" / rel)
         m = read_image(self.seg / Path(rel).with_suffix(".png"), mode="L")[..., 0] > 127   # 0.5
-        flip = self.flip and bool(np.random.default_rng([7, k]).random() < 0.5)
-        return _item(img, m, self.size, flip)
-
-
-# ------------------------------------------------------------------------------ synthetic world
-
-def _smooth_noise(rng, size, cells):
-    g = rng.random((cells, cells, 3)).astype(np.float32)
-    return np.asarray(Image.fromarray((g * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC),
-                      np.float32) / 255.0
-
-
-def synthetic_scene(index: int, seed: int = 0, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """One procedural target: a textured background and 1-2 foreground objects with detail.
-
-    Returns ``(image uint8 HxWx3, mask bool HxW)``. The foreground objects are ellipses or
-    polygons with a bright rim, an inner pattern (stripes or spots) and small dark "eyes", so
-    that they carry the fine detail that an attention-aware painter should spend strokes on,
-    while the background is low-frequency colour.
-    """
-    rng = np.random.default_rng([seed, index, 1234])
-    base = rng.random(3) * 0.8 + 0.1
-    bg = 0.6 * base + 0.4 * _smooth_noise(rng, size, int(rng.integers(2, 5)))
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    img = bg.copy()
-    mask = np.zeros((size, size), bool)
-    for _ in range(int(rng.integers(1, 3))):
-        cx, cy = rng.uniform(0.25, 0.75, 2)
-        ax, ay = rng.uniform(0.12, 0.3, 2)
-        th = rng.uniform(0, np.pi)
-        u = ((xx - cx) * np.cos(th) + (yy - cy) * np.sin(th)) / ax
-        v = (-(xx - cx) * np.sin(th) + (yy - cy) * np.cos(th)) / ay
-        if rng.random() < 0.5:
-            r = u * u + v * v                               # ellipse
-        else:
-            r = np.maximum(np.abs(u), np.abs(v)) ** 2       # rotated rectangle
-        obj = r <= 1.0
-        col = rng.random(3)
-        col2 = rng.random(3)
-        if rng.random() < 0.5:
-            pat = (np.sin(u * rng.uniform(6, 14)) > 0)[..., None]           # stripes
-        else:
-            pat = (np.sin(u * 9) * np.sin(v * 9) > 0.3)[..., None]          # spots
-        tex = np.where(pat, col, col2)
-        rim = (r > 0.75)[..., None]
-        tex = np.where(rim, np.clip(col * 0.4 + 0.6, 0, 1), tex)
-        for s in (-0.35, 0.35):                                              # two dark "eyes"
-            ex, ey = cx + s * ax * np.cos(th), cy + s * ax * np.sin(th)
-            eye = ((xx - ex) ** 2 + (yy - ey) ** 2) < (0.04 * min(ax, ay) / 0.2) ** 2
-            tex = np.where(eye[..., None], 0.05, tex)
-        img = np.where(obj[..., None], tex, img)
-        mask |= obj
-    img = np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1)
-    return (img * 255 + 0.5).astype(np.uint8), mask
-
-
-class SyntheticPaintWorld(torch.utils.data.Dataset):
-    def __init__(self, length: int = 100_000, seed: int = 0, size: int = 128, flip: bool = False):
-        self.length, self.seed, self.size, self.flip = length, seed, size, flip
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, i):
-        i = _key(i)
-        img, m = synthetic_scene(i, self.seed, self.size)
-        return _item(img, m, self.size, self.flip and i % 2 == 1)
+        return target_item(img, m, self.size, random_flip(self.flip, k, seed))
 
 
 def skimage_photos(names=SKIMAGE_PHOTOS) -> list[np.ndarray]:
@@ -251,15 +181,15 @@ class PhotoCrops(torch.utils.data.Dataset):
     def __len__(self):
         return self.length
 
-    def __getitem__(self, i):
-        i = _key(i)
+    def __getitem__(self, key):
+        i = split_key(key)[0]
         rng = np.random.default_rng([self.seed, i, 99])
         p = self.photos[int(rng.integers(len(self.photos)))]
         h, w = p.shape[:2]
         s = int(min(h, w) * rng.uniform(0.3, 1.0))
         y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
         crop = p[y:y + s, x:x + s]
-        return _item(crop, None, self.size, bool(rng.random() < 0.5))
+        return target_item(crop, None, self.size, bool(rng.random() < 0.5))
 
 
 @dataclass
@@ -283,13 +213,17 @@ class Mixture(torch.utils.data.Dataset):
     def __len__(self):
         return self.length
 
-    def __getitem__(self, i):
-        i = _key(i)
+    def __getitem__(self, key):
+        i, seed = split_key(key)
         part = self.parts[i % len(self.parts)]
-        return part[(i // len(self.parts)) % len(part)]
+        j = (i // len(self.parts)) % len(part)
+        return part[j if seed is None else (j, seed)]     # the sampler's seed reaches the part
 
 
 def build_painting_dataset(cfg: PaintingDataConfig, split: str = "train") -> torch.utils.data.Dataset:
+    # imported here: the synthetic world builds its items with target_item above
+    from condsynth.data.synth.paint_targets import SyntheticPaintWorld
+
     seed = cfg.seed if split == "train" else cfg.seed + 1_000_003
     parts = []
     for src in cfg.sources:

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from condsynth.data import split_key
+from condsynth.data.check import Report, plural, register_check, sizes_line
 from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_write_text
 from condsynth.io.images import list_images, read_image, uint8_to_tensor
@@ -142,8 +144,8 @@ class UTKFaceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index):
-        index = int(index[0]) if isinstance(index, (tuple, list)) else int(index)
+    def __getitem__(self, key):
+        index, _ = split_key(key)          # no random augmentation: the seed is not needed
         r = self.records[index]
         img = uint8_to_tensor(read_image(r.path))
         if img.shape[-2:] != (self.size, self.size):
@@ -152,3 +154,28 @@ class UTKFaceDataset(Dataset):
                                                   align_corners=False, antialias=True)[0]
         return {"image": img, "age": torch.tensor(float(r.age)), "gender": r.gender, "race": r.race,
                 "group": r.group, "path": str(r.path)}
+
+
+@register_check("utkface", "UTKFace: [age]_[gender]_[race]_[date&time].jpg files, searched recursively: images "
+                           "per age group, gender and race; names outside the pattern")
+def check_utkface(root: Path) -> Report:
+    records, skipped = read_utkface(root, skip_invalid=True)
+    sizes = [read_image(r.path).shape[:2] for r in records]      # every image decodes
+    groups = np.bincount([r.group for r in records], minlength=len(AGE_GROUPS)).tolist()
+    genders = np.bincount([r.gender for r in records], minlength=len(GENDERS)).tolist()
+    races = np.bincount([r.race for r in records], minlength=len(RACES)).tolist()
+    report = Report("utkface", root, counts={"images": len(records), "skipped": len(skipped),
+                                              "age_groups": dict(zip(AGE_GROUP_NAMES, groups))})
+    report.lines += [
+        f"{plural(len(records), 'image')}, {sizes_line(sizes)}",
+        "age groups: " + ", ".join(f"{name} {n}" for name, n in zip(AGE_GROUP_NAMES, groups)),
+        "gender: " + ", ".join(f"{name} {n}" for name, n in zip(GENDERS, genders)),
+        "race: " + ", ".join(f"{name} {n}" for name, n in zip(RACES, races)),
+    ]
+    if skipped:
+        report.warnings.append(f"{plural(len(skipped), 'file')} outside the naming pattern, skipped by the reader "
+                               f"(first: {skipped[0]})")
+    empty = [name for name, n in zip(AGE_GROUP_NAMES, groups) if n == 0]
+    if empty:
+        report.warnings.append(f"no images in age group{'s' if len(empty) > 1 else ''} {', '.join(empty)}")
+    return report

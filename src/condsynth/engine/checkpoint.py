@@ -1,36 +1,47 @@
-"""Checkpoints: one folder per step, safetensors for tensors and JSON for everything else.
+"""Training checkpoints, frozen parts, and the export format that pipelines load.
 
 A training run's checkpoint, ``RUN/checkpoints/step_00001000/``::
 
-    config.json            {"format": "condsynth-checkpoint", "method", "config", "step", "epoch", ...}
-    model.safetensors      "<net>.<param>" for every network, "ema.<net>.<param>" for EMA copies
+    config.json            {"format": "condsynth-checkpoint", "method", "config", "step", "epoch",
+                            "frozen": {name: {path, sha256, method, network}}, ...}
+    model.safetensors      "<net>.<param>" for every trained network, "ema.<net>.<param>" for EMA copies
     train_state.safetensors + train_state.json
-                           optimizers, LR schedulers, RNG states, data position (only for --resume)
+                           optimizers, LR schedulers, RNG states, data position, method state
 
-An inference export (``condsynth export``) holds only ``config.json`` and ``model.safetensors``.
-Each folder is written to a temporary name and renamed, so a killed process leaves the previous
-checkpoint intact and never a half-written one; ``RUN/checkpoints/latest`` names the newest.
-Nothing here is ever unpickled.
+An export (``condsynth export``, ``Pipeline.save_pretrained``) is a pipeline folder, one
+component per network, each a checkpoint folder of its own::
+
+    pipeline.json          {"format": "condsynth-pipeline", "method", "pipeline", "config",
+                            "components": {name: {"path", "kind": "trained"|"frozen", ...}}}
+    G/config.json + G/model.safetensors ("G.<param>")
+    renderer/...           a frozen part, with the config of the run that trained it
+
+Every folder is written to a temporary name and renamed, so a killed process leaves the
+previous one intact and never a half-written one. Nothing here is ever unpickled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from condsynth import __version__
 from condsynth.engine.memory import check_fits
 from condsynth.errors import CheckpointError, ConfigError
-from condsynth.io.atomic import atomic_write_text
-from condsynth.io.checkpoint import (ASSETS, FORMAT, checkpoints_dir, find_latest, load_module_weights,  # noqa: F401
-                                     open_checkpoint, read_meta, resolve_checkpoint, subdict, write_checkpoint)
+from condsynth.io.atomic import atomic_dir, atomic_write_text
+from condsynth.io.checkpoint import (PIPELINE_FORMAT, checkpoints_dir, find_latest, load_module_weights,
+                                     open_checkpoint, read_meta, resolve_checkpoint, sha256_file, subdict,
+                                     write_checkpoint)
 from condsynth.io.outputs import check_output
 from condsynth.io.state import load_state, load_tensors
 
 
+# ------------------------------------------------------------------------------ training checkpoints
 
 def save_training_checkpoint(run_dir: str | Path, step: int, meta: dict, weights: dict[str, torch.Tensor],
                              train_state: Any, keep: int = 2) -> Path:
@@ -44,7 +55,7 @@ def save_training_checkpoint(run_dir: str | Path, step: int, meta: dict, weights
     return folder
 
 
-# The training state's skeleton: key -> accepted types (checked before the trainer reads it).
+# The training state's skeleton: key -> accepted type (checked before the trainer reads it).
 STATE_KEYS = {"optimizers": dict, "schedulers": dict, "rng": dict, "epoch": int, "batch_in_epoch": int}
 RNG_KEYS = ("torch", "numpy", "python")
 
@@ -56,7 +67,8 @@ def check_train_state(state: Any, where: Path) -> Any:
     for key, tp in STATE_KEYS.items():
         value = state.get(key)
         if not isinstance(value, tp) or isinstance(value, bool) or (tp is int and value < 0):
-            raise CheckpointError(f"{where}: '{key}' is missing or not a {'non-negative integer' if tp is int else 'mapping'}")
+            kind = "non-negative integer" if tp is int else "mapping"
+            raise CheckpointError(f"{where}: '{key}' is missing or not a {kind}")
     missing = [k for k in RNG_KEYS if k not in state["rng"]]
     if missing:
         raise CheckpointError(f"{where}: 'rng' has no '{missing[0]}' state")
@@ -80,45 +92,156 @@ def load_training_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor
     weights = load_tensors(folder / "model.safetensors")
     if not (folder / "train_state.json").is_file():
         raise CheckpointError(f"{folder}: an inference export, it cannot resume training")
-    _build(folder, meta)            # its config.json is checked as strictly as a YAML config
     return meta, weights, check_train_state(load_state(folder / "train_state"), folder / "train_state.json")
 
 
-def _build(folder: Path, meta: dict):
-    """The experiment config a checkpoint's config.json holds, checked as strictly as a YAML file
-    (errors name the file), and the method's class, once its networks are known to fit here."""
+def ema_weights(weights: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """EMA weights of network ``name``: ``ema.<name>.<param>``, or the older form with the
+    ``AveragedModel`` wrapper's ``module.`` still inside the key."""
+    ema = subdict(weights, f"ema.{name}.")
+    if any(k.startswith("module.") for k in ema):
+        ema = subdict(ema, "module.")
+    ema.pop("n_averaged", None)
+    return ema
+
+
+# ------------------------------------------------------------------------------ frozen parts
+
+def load_network(path: str | Path, expected_method=None, network: str | None = None, use_ema: bool = True,
+                 device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """One network from a checkpoint, export component or run folder, built from that checkpoint's
+    own config; returns ``(module, record)`` where the record names its file and checksum."""
+    method, _, folder = load_for_inference(path, expected_method=expected_method, use_ema=use_ema, device=device)
+    names = [network] if network else list(method.inference_networks)
+    if len(names) != 1 or getattr(method, names[0], None) is None:
+        raise CheckpointError(f"{folder}: say which network to take from this '{method.name}' checkpoint "
+                              f"(it has {', '.join(method.inference_networks)})")
+    weights_file = _weights_file(folder, names[0])
+    record = {"path": str(path), "method": method.name, "network": names[0],
+              "sha256": sha256_file(weights_file), "config": _source_config(folder)}
+    return getattr(method, names[0]).requires_grad_(False).eval(), record
+
+
+def _source_config(folder: Path) -> dict:
+    if (folder / "pipeline.json").is_file():
+        return read_pipeline(folder)["config"]
+    return read_meta(folder)["config"]
+
+
+def attach_frozen(method, name: str, net: torch.nn.Module, record: dict) -> None:
+    """Hand a loaded frozen part to the method and remember where it came from (for exports)."""
+    method.attach_frozen(name, net)
+    if not hasattr(method, "frozen_records"):
+        method.frozen_records = {}
+    method.frozen_records[name] = record
+
+
+def load_frozen_parts(method, device) -> dict:
+    """Load and attach every part of ``method.frozen_networks()``; returns the records (path,
+    method, network, sha256) that checkpoints store instead of the weights. A resumed run
+    compares them with its checkpoint's (``Trainer._check_config_change``)."""
+    records = {}
+    for name, ref in method.frozen_networks().items():
+        net, rec = load_network(ref.path, ref.method, ref.network, device=device)
+        attach_frozen(method, name, net.to(device), rec)
+        records[name] = {k: v for k, v in rec.items() if k != "config"}
+    return records
+
+
+# ------------------------------------------------------------------------------ inference
+
+def _weights_file(folder: Path, network: str) -> Path:
+    sub = folder / network / "model.safetensors"
+    return sub if sub.is_file() else folder / "model.safetensors"
+
+
+def _build_method(raw_config: dict, where: Path):
+    """The method a checkpoint's or export's config describes, checked as strictly as a YAML config
+    (errors name ``where``, the file) and refused before it is built if its networks cannot fit
+    in memory here."""
     from condsynth.engine.config import build_experiment_config
     from condsynth.models import get_method_class
 
     try:
-        cfg = build_experiment_config(meta["config"])
+        cfg = build_experiment_config(raw_config)
         method_cls = get_method_class(cfg.method)
         check_fits(method_cls, cfg.model, cfg.data, training=False)
     except ConfigError as exc:
-        raise CheckpointError(f"{folder / 'config.json'}: {exc}") from None
-    return cfg, method_cls
+        raise CheckpointError(f"{where}: {exc}") from None
+    return method_cls(cfg.model, cfg.data), cfg
 
 
-def load_for_inference(path: str | Path, expected_method: str | None = None, use_ema: bool = True,
-                       device: str | torch.device = "cpu"):
-    """Build the method from the checkpoint's own config and load its inference network.
+def read_pipeline(folder: Path) -> dict:
+    f = folder / "pipeline.json"
+    try:
+        meta = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{f}: unreadable pipeline file ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != PIPELINE_FORMAT or \
+            not isinstance(meta.get("config"), dict) or not isinstance(meta.get("components"), dict):
+        raise CheckpointError(f"{f}: not a condsynth pipeline file")
+    return meta
 
-    Returns ``(method, experiment_config, folder)``. With ``use_ema`` the EMA weights are used
-    where the checkpoint has them.
+
+def _load_pipeline_folder(folder: Path, expected: tuple[str, ...] | None, device):
+    meta = read_pipeline(folder)
+    method_name = meta["config"].get("method")
+    if expected and method_name not in expected:
+        raise CheckpointError(f"{folder}: a '{method_name}' pipeline, but this needs a '{' or '.join(expected)}' one")
+    method, cfg = _build_method(meta["config"], folder / "pipeline.json")
+    frozen = method.frozen_networks()
+    for name, comp in meta["components"].items():
+        sub = folder / str(comp.get("path", name))
+        if comp.get("kind") == "frozen" or name in frozen:
+            ref = frozen.get(name)
+            net, rec = load_network(sub, ref.method if ref else None, comp.get("network"), device=device)
+            if comp.get("sha256") and rec["sha256"] != comp["sha256"]:
+                raise CheckpointError(f"{sub}: weights differ from the checksum in {folder / 'pipeline.json'}")
+            attach_frozen(method, name, net, rec)
+        else:
+            _, _, weights = open_checkpoint(sub)
+            load_module_weights(getattr(method, name), subdict(weights, f"{name}."),
+                                str(sub / "model.safetensors"))
+    missing = [n for n in method.inference_networks if n not in meta["components"]]
+    if missing:
+        raise CheckpointError(f"{folder}: no component '{missing[0]}' in pipeline.json")
+    return method, cfg
+
+
+def load_for_inference(path: str | Path, expected_method: str | tuple[str, ...] | None = None,
+                       use_ema: bool = True, device: str | torch.device = "cpu"):
+    """Build the method from a checkpoint's own config and load what inference needs.
+
+    ``path``: a pipeline folder (an export), a training checkpoint, a run folder or a bundled
+    name. Loads every inference network (EMA weights where present and ``use_ema``) and every
+    frozen part. Returns ``(method, experiment_config, folder)``.
     """
-    folder, meta, weights = open_checkpoint(path, expected_method)
-    cfg, method_cls = _build(folder, meta)
-    method = method_cls(cfg.model, cfg.data)
-    names = [method.inference_network] if method.inference_network else list(method.networks())
-    for name in names:
-        net = getattr(method, name)
-        ema = subdict(weights, f"ema.{name}.module.")
-        own = subdict(weights, f"{name}.")
-        chosen = ema if (use_ema and ema) else own
-        if not chosen:
-            raise CheckpointError(f"{folder}: has no weights for network '{name}'")
-        load_module_weights(net, chosen, str(folder / "model.safetensors"))
+    expected = (expected_method,) if isinstance(expected_method, str) else expected_method
+    folder = resolve_checkpoint(path)
+    if (folder / "pipeline.json").is_file():
+        method, cfg = _load_pipeline_folder(folder, expected, device)
+    else:
+        folder, meta, weights = open_checkpoint(folder, expected)
+        method, cfg = _build_method(meta["config"], folder / "config.json")
+        names = list(method.inference_networks) or list(method.networks())
+        for name in names:
+            if getattr(method, name, None) is None:
+                continue            # an optional network this config does not use
+            ema, own = ema_weights(weights, name), subdict(weights, f"{name}.")
+            chosen = ema if (use_ema and ema) else own
+            if not chosen:
+                raise CheckpointError(f"{folder}: has no weights for network '{name}'")
+            load_module_weights(getattr(method, name), chosen, str(folder / "model.safetensors"))
+        recorded = meta.get("frozen") or {}
+        for name, ref in method.frozen_networks().items():
+            rec = recorded.get(name, {})
+            net, new = load_network(rec.get("path", ref.path), ref.method, ref.network, device=device)
+            if rec.get("sha256") and rec["sha256"] != new["sha256"]:
+                raise CheckpointError(f"{folder}: its frozen '{name}' ({rec.get('path')}) has changed since "
+                                      f"training (sha256 {rec['sha256'][:12]} -> {new['sha256'][:12]})")
+            attach_frozen(method, name, net, new)
     method.to(device)
+    method.prepare_for_inference()
     return method, cfg, folder
 
 
@@ -138,23 +261,62 @@ def checkpoint_inputs(path: str | Path) -> list[Path]:
     return [p, folder, run_of(folder)]
 
 
+def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str = "",
+                  extra: dict | None = None, overwrite: bool = False) -> Path:
+    """Write ``method``'s inference networks and frozen parts as a pipeline folder (atomically).
+
+    ``out`` follows :mod:`condsynth.io.outputs`: never the checkpoint it comes from (``source``),
+    its run or a frozen part's checkpoint, nor a folder holding them; an existing ``out`` is
+    replaced only with ``overwrite``, once the new folder is complete."""
+    frozen = method.frozen_networks()
+    components: dict[str, dict] = {}
+
+    def tensors(net, name):
+        return {f"{name}.{k}": (v.half() if half and v.is_floating_point() else v).detach().cpu()
+                for k, v in net.state_dict().items()}
+
+    nets = [getattr(method, n, None) for n in (*method.inference_networks, *frozen)]
+    size = sum(v.numel() * (2 if half and v.is_floating_point() else v.element_size())
+               for net in nets if net is not None for v in net.state_dict().values())
+    reads = [p for rec in getattr(method, "frozen_records", {}).values() for p in checkpoint_inputs(rec["path"])]
+    out_real = check_output(out, kind="folder", overwrite=overwrite, need_bytes=size,
+                            inputs=[*(checkpoint_inputs(source) if source else []), *reads])
+    out = Path(out)
+    with atomic_dir(out_real) as tmp:
+        for name in method.inference_networks:
+            net = getattr(method, name, None)
+            if net is None:
+                continue            # an optional network this config does not use
+            write_checkpoint(tmp / name, {"config": cfg.to_dict(), "network": name,
+                                          "dtype": "float16" if half else "float32"}, tensors(net, name))
+            components[name] = {"path": name, "kind": "trained"}
+        for name in frozen:
+            rec = getattr(method, "frozen_records", {}).get(name)
+            if rec is None:
+                raise CheckpointError(f"frozen part '{name}' of '{method.name}' was never loaded; nothing to export")
+            net_name = rec["network"]
+            write_checkpoint(tmp / name, {"config": rec["config"], "network": net_name,
+                                          "dtype": "float16" if half else "float32"},
+                             tensors(getattr(method, name), net_name))
+            components[name] = {"path": name, "kind": "frozen", "method": rec["method"], "network": net_name,
+                                "trained_as": rec["path"], "trained_sha256": rec["sha256"],
+                                "sha256": sha256_file(tmp / name / "model.safetensors")}
+        doc = {"format": PIPELINE_FORMAT, "condsynth_version": __version__, "method": method.name,
+               "pipeline": method.pipeline, "config": cfg.to_dict(), "components": components,
+               "exported_from": source, "dtype": "float16" if half else "float32", **(extra or {})}
+        (tmp / "pipeline.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
 def export_for_inference(path: str | Path, out: str | Path, half: bool = False, use_ema: bool = True,
                          overwrite: bool = False) -> Path:
-    """Write a small inference-only checkpoint (the inference network, EMA if present).
-
-    ``out`` follows :mod:`condsynth.io.outputs`: never the checkpoint or the run it comes from,
-    nor a folder holding them; an existing ``out`` is replaced only with ``overwrite``, once the
-    new export is complete."""
+    """``condsynth export``: what the method's pipeline loads, as a pipeline folder."""
     method, cfg, folder = load_for_inference(path, use_ema=use_ema)
-    names = [method.inference_network] if method.inference_network else list(method.networks())
-    weights = {}
-    for name in names:
-        for k, v in getattr(method, name).state_dict().items():
-            weights[f"{name}.{k}"] = v.half() if (half and v.is_floating_point()) else v
-    meta = read_meta(folder)
-    size = sum(v.numel() * v.element_size() for v in weights.values())
-    target = check_output(out, kind="folder", inputs=checkpoint_inputs(path), overwrite=overwrite,
-                          need_bytes=size)
-    write_checkpoint(target, {"config": meta["config"], "step": meta.get("step"), "exported_from": str(folder),
-                              "dtype": "float16" if half else "float32"}, weights)
-    return Path(out)
+    step = None
+    if (folder / "config.json").is_file():
+        step = read_meta(folder).get("step")
+    return save_pipeline(method, cfg, out, half=half, source=str(folder), extra={"step": step}, overwrite=overwrite)
+
+
+__all__ = ["checkpoint_inputs", "ema_weights", "export_for_inference", "find_latest", "load_for_inference", "load_frozen_parts",
+           "load_network", "load_training_checkpoint", "read_pipeline", "save_pipeline", "save_training_checkpoint"]

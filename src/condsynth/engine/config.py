@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from condsynth.config import SEED_MAX, apply_overrides, bounded, from_dict, load_yaml, max_threads, to_dict
 from condsynth.errors import ConfigError
@@ -19,14 +18,25 @@ class ScheduleConfig:
 
     constant: factor 1. linear: 1 for ``constant_steps`` steps, then linear decay to 0 over
     ``decay_steps`` (pix2pix/CycleGAN's "n_epochs + n_epochs_decay"). step: multiply by
-    ``gamma`` every ``step_size`` steps.
+    ``gamma`` every ``step_size`` steps. piecewise: factor ``values[i]`` from step
+    ``milestones[i-1]`` on (``values`` has one more entry than ``milestones``), e.g. HfGAN's
+    1e-3 -> 5e-4 -> 2e-4 is ``milestones: [150*E, 300*E], values: [1, 0.5, 0.2]``.
     """
 
-    kind: Literal["constant", "linear", "step"] = "constant"
+    kind: Literal["constant", "linear", "step", "piecewise"] = "constant"
     constant_steps: int = bounded(0, 0, MAX_STEPS)
     decay_steps: int = bounded(0, 0, MAX_STEPS)
     step_size: int = bounded(1000, 1, MAX_STEPS)
     gamma: float = bounded(0.1, 0.0, 1e6)
+    milestones: list[int] = bounded(min=0, max=MAX_STEPS, factory=list)
+    values: list[float] = bounded(min=0.0, max=1e6, factory=list)
+
+    def __post_init__(self):
+        if self.kind == "piecewise":
+            if len(self.values) != len(self.milestones) + 1:
+                raise ValueError("piecewise needs one more value than milestones")
+            if list(self.milestones) != sorted(self.milestones):
+                raise ValueError("piecewise milestones must be increasing")
 
 
 @dataclass
@@ -54,6 +64,12 @@ class TrainConfig:
     # per step after 2,000 steps without it. Numerically invisible (values below 1.2e-38).
     flush_denormal: bool = True
     deterministic: bool = False     # torch.use_deterministic_algorithms
+    # Warm start (staged recipes: pix2pixHD global -> local, a lip reader before AVWnet): at step
+    # 0, copy the weights of another run / checkpoint / export into the networks that exist in
+    # both (``init_networks`` limits which). ``init_strict``: every chosen network must fit exactly.
+    init_from: Optional[str] = None
+    init_networks: list[str] = field(default_factory=list)
+    init_strict: bool = True
 
     def __post_init__(self):
         if self.steps < 0 or self.batch_size < 1:
@@ -93,11 +109,25 @@ def build_experiment_config(raw: dict) -> ExperimentConfig:
     )
 
 
+# train.* keys that may change on --resume without changing what is learned
+RESUME_FREE_KEYS = {"train.steps", "train.progress", "train.log_every", "train.image_every", "train.eval_every",
+                    "train.eval_batches", "train.checkpoint_every", "train.keep_checkpoints", "train.threads",
+                    "train.num_workers", "train.device", "train.init_from", "train.init_networks"}
+
+
+def config_diff(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old, new)`` for every value that differs between two config dicts."""
+    out = []
+    for k in sorted(set(old) | set(new), key=str):
+        a, b = old.get(k, "<absent>"), new.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append((f"{prefix}{k}", a, b))
+    return out
+
+
 def load_experiment_config(path: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
     raw = load_yaml(path) if path is not None else {}
     apply_overrides(raw, list(overrides))
     return build_experiment_config(raw)
-
-
-def replace(cfg, **changes):
-    return dataclasses.replace(cfg, **changes)

@@ -24,11 +24,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from condsynth.engine import checkpoint as ckpt
-from condsynth.engine.config import ExperimentConfig, ScheduleConfig
+from condsynth.engine.config import (RESUME_FREE_KEYS, ExperimentConfig, ScheduleConfig, build_experiment_config,
+                                     config_diff)
 from condsynth.engine.logging import RunLogger
 from condsynth.engine.rundir import claim_run_dir
 from condsynth.engine.sampling import ResumableSampler
-from condsynth.errors import TrainingDiverged, UserError
+from condsynth.errors import CheckpointError, ConfigError, TrainingDiverged, UserError
 from condsynth.io.atomic import atomic_write_text
 from condsynth.models import get_method_class
 from condsynth.models.base import StepContext
@@ -38,6 +39,9 @@ def lr_factor(schedule: ScheduleConfig):
     """Multiplier of the base LR at a given step (LambdaLR's contract)."""
     if schedule.kind == "constant":
         return lambda step: 1.0
+    if schedule.kind == "piecewise":
+        import bisect
+        return lambda step: schedule.values[bisect.bisect_right(schedule.milestones, step)]
     if schedule.kind == "linear":
         def linear(step: int) -> float:
             if step < schedule.constant_steps:
@@ -92,8 +96,7 @@ class Trainer:
         tc = cfg.train
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
-        if tc.flush_denormal:
-            torch.set_flush_denormal(True)     # see TrainConfig.flush_denormal
+        torch.set_flush_denormal(tc.flush_denormal)     # see TrainConfig.flush_denormal
         if tc.deterministic:
             torch.use_deterministic_algorithms(True)
         want_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
@@ -109,7 +112,10 @@ class Trainer:
         set_seed(tc.seed)
         method_cls = get_method_class(cfg.method)
         self.method = method_cls(cfg.model, cfg.data)
+        self.method.setup_training()
         self.method.to(self.device)
+        # pretrained parts from other runs: loaded, never trained, stored by reference
+        self.frozen_records = ckpt.load_frozen_parts(self.method, self.device)
         self.nets = self.method.networks()
         self.optimizers = self.method.configure_optimizers(tc)
         self.schedulers = {name: LambdaLR(opt, lr_factor(tc.schedule)) for name, opt in self.optimizers.items()}
@@ -131,6 +137,8 @@ class Trainer:
         self.prepared_opts = dict(zip(opt_names, prepared))
 
         self.dataset = self.method.build_dataset("train")
+        # built now, so that a missing eval split is an error before training, not a silent skip
+        self.eval_dataset = self.method.build_dataset("eval") if tc.eval_every else None
         n = len(self.dataset)
         need = tc.batch_size * self.acc.num_processes
         if n < need:
@@ -152,9 +160,9 @@ class Trainer:
         for name, net in self.nets.items():
             for k, v in net.state_dict().items():
                 out[f"{name}.{k}"] = v
-        for name, ema in self.ema.items():
+        for name, ema in self.ema.items():   # without the AveragedModel wrapper's "module." level
             for k, v in ema.state_dict().items():
-                out[f"ema.{name}.{k}"] = v
+                out[f"ema.{name}.{k.removeprefix('module.')}"] = v
         return out
 
     def _sync_buffers(self) -> None:
@@ -167,22 +175,24 @@ class Trainer:
                     dist.broadcast(buf, src=0)
 
     def save(self) -> Path | None:
+        self.method.on_before_save()
         self._sync_buffers()
         if self.is_main:
             state = {
+                "method": self.method.extra_state(),
                 "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
                 "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
                 "rng": rng_state(),
                 "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             }
-            meta = {"config": self.cfg.to_dict(), "epoch": self.epoch,
-                    "networks": list(self.nets), "ema": list(self.ema)}
+            meta = {"config": self.cfg.to_dict(), "epoch": self.epoch, "config_version": 1,
+                    "networks": list(self.nets), "ema": list(self.ema), "frozen": self.frozen_records}
             self.last_checkpoint = ckpt.save_training_checkpoint(self.run_dir, self.step, meta, self._weights(),
                                                                  state, keep=self.cfg.train.keep_checkpoints)
         self.acc.wait_for_everyone()
         return self.last_checkpoint
 
-    def resume(self) -> bool:
+    def resume(self, allow_config_change: bool = False) -> bool:
         folder = ckpt.find_latest(self.run_dir)
         if folder is None:
             return False
@@ -190,10 +200,17 @@ class Trainer:
         if meta["config"].get("method") != self.cfg.method:
             raise UserError(f"{folder}: checkpoint of method '{meta['config'].get('method')}', "
                             f"this config trains '{self.cfg.method}'")
+        self._check_config_change(folder, meta, allow_config_change)
         for name, net in self.nets.items():
             ckpt.load_module_weights(net, ckpt.subdict(weights, f"{name}."), str(folder))
         for name, ema in self.ema.items():
-            ckpt.load_module_weights(ema, ckpt.subdict(weights, f"ema.{name}."), str(folder))
+            own = ckpt.ema_weights(weights, name)
+            ema_state = {f"module.{k}": v for k, v in own.items()}
+            ema_state["n_averaged"] = weights.get(f"ema.{name}.n_averaged",
+                                                  weights.get(f"ema.{name}.module.n_averaged"))
+            ckpt.load_module_weights(ema, ema_state, str(folder))
+        if "method" in state:
+            self.method.load_extra_state(state["method"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         for name, sch in self.schedulers.items():
@@ -207,6 +224,65 @@ class Trainer:
             torch.manual_seed(self.cfg.train.seed + 7919 * self.acc.process_index + self.step)
         self.last_checkpoint = folder
         return True
+
+    def _check_config_change(self, folder: Path, meta: dict, allow: bool) -> None:
+        """A resumed run continues the checkpoint's experiment: say every value that differs
+        (the YAML or a default may have changed since), and refuse the ones that change what is
+        learned unless the user accepts them."""
+        try:    # read the old config with today's schema: a key added since, at its default, is no change
+            old = build_experiment_config(meta["config"]).to_dict()
+        except ConfigError:
+            old = meta["config"]
+        diff = config_diff(old, self.cfg.to_dict())
+        for name, old in (meta.get("frozen") or {}).items():
+            new = self.frozen_records.get(name, {})
+            if old.get("sha256") != new.get("sha256"):
+                diff.append((f"frozen {name} ({new.get('path', old.get('path'))}) sha256",
+                             str(old.get("sha256"))[:12], str(new.get("sha256"))[:12]))
+        if not diff:
+            return
+        listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in diff)
+        binding = [k for k, _, _ in diff if k not in RESUME_FREE_KEYS]
+        if binding and not allow:
+            raise ConfigError(f"{folder}: the config differs from the checkpoint's ({listed}); "
+                              f"pass --allow-config-change to resume with the new values")
+        if self.is_main:
+            print(f"resuming with config changes: {listed}", flush=True)
+
+    def init_from(self) -> None:
+        """``train.init_from``: warm-start matching networks from another run (step 0 only)."""
+        tc = self.cfg.train
+        folder, _, weights = ckpt.open_checkpoint(ckpt.resolve_checkpoint(tc.init_from)) \
+            if not (Path(tc.init_from) / "pipeline.json").is_file() else (Path(tc.init_from), None, None)
+        if weights is None:     # an export: one component per network
+            weights = {}
+            for sub in folder.iterdir():
+                if (sub / "model.safetensors").is_file():
+                    weights.update(ckpt.load_tensors(sub / "model.safetensors"))
+        wanted = list(tc.init_networks) or list(self.nets)
+        loaded = []
+        for name in wanted:
+            if name not in self.nets:
+                raise ConfigError(f"train.init_networks: '{name}' is not a network of {self.cfg.method} "
+                                  f"({', '.join(self.nets)})")
+            part = ckpt.subdict(weights, f"{name}.")
+            if not part:
+                if tc.init_strict and tc.init_networks:
+                    raise CheckpointError(f"{folder}: has no weights for network '{name}'")
+                continue
+            if tc.init_strict:
+                ckpt.load_module_weights(self.nets[name], part, str(folder))
+            else:
+                own = self.nets[name].state_dict()
+                fit = {k: v for k, v in part.items() if k in own and own[k].shape == v.shape}
+                self.nets[name].load_state_dict(fit, strict=False)
+            loaded.append(name)
+        if not loaded:
+            raise CheckpointError(f"{folder}: no network of {self.cfg.method} ({', '.join(wanted)}) found there")
+        for name, ema in self.ema.items():      # the EMA starts from the warm-started weights
+            ema.module.load_state_dict(self.nets[name].state_dict())
+        if self.is_main:
+            print(f"initialised {', '.join(loaded)} from {folder}", flush=True)
 
     # ---------------------------------------------------------------- the loop
     def _step_fn(self, name: str) -> None:
@@ -246,22 +322,30 @@ class Trainer:
         return self._fixed_batch
 
     def _evaluate(self) -> dict:
-        try:
-            ds = self.method.build_dataset("eval")
-        except UserError:
-            return {}
-        loader = DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=False)
+        """Held-out evaluation: metric objects (FID, SSIM, ...) over the eval batches, computed
+        after their DDP reduction, and the per-batch scalars of ``evaluate`` weighted by batch size."""
+        loader = DataLoader(self.eval_dataset, batch_size=self.cfg.train.batch_size, shuffle=False)
+        metrics = {k: m.to(self.device) for k, m in self.method.eval_metrics().items()}
         totals: dict[str, float] = {}
         count = 0
         self.method.eval()
-        for i, batch in enumerate(loader):
-            if i >= self.cfg.train.eval_batches:
-                break
-            for k, v in self.method.evaluate(move_to(batch, self.device)).items():
-                totals[k] = totals.get(k, 0.0) + float(v)
-            count += 1
+        with torch.no_grad():
+            for i, batch in enumerate(loader):
+                if i >= self.cfg.train.eval_batches:
+                    break
+                batch = move_to(batch, self.device)
+                n = len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch[0])
+                for k, v in self.method.evaluate(batch).items():
+                    totals[k] = totals.get(k, 0.0) + float(v) * n
+                if metrics:
+                    self.method.eval_update(batch, metrics)
+                count += n
         self.method.train()
-        return {f"eval/{k}": v / max(count, 1) for k, v in totals.items()}
+        out = {f"eval/{k}": v / max(count, 1) for k, v in totals.items()}
+        for name, metric in metrics.items():
+            for k, v in metric.compute().items():
+                out[f"eval/{name}/{k}" if k != name else f"eval/{k}"] = float(v)
+        return out
 
     def fit(self) -> TrainResult:
         from tqdm.auto import tqdm
@@ -274,6 +358,8 @@ class Trainer:
         bar = tqdm(total=tc.steps, initial=self.step, disable=not (tc.progress and self.is_main),
                    desc=f"{self.cfg.method}", unit="step", dynamic_ncols=True)
         logs: dict = {}
+        if self.step == 0 and tc.init_from:
+            self.init_from()
         self.method.train()
         t_last, step_last = time.perf_counter(), self.step
         while self.step < tc.steps:
@@ -323,12 +409,13 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, self.last_checkpoint, logs)
 
 
-def train(cfg: ExperimentConfig, resume: bool = False, overwrite: bool = False) -> TrainResult:
+def train(cfg: ExperimentConfig, resume: bool = False, allow_config_change: bool = False,
+          overwrite: bool = False) -> TrainResult:
     with claim_run_dir(cfg, resume=resume, overwrite=overwrite):  # checks, lock, another run's files
         trainer = Trainer(cfg)
         if resume:
             with ckpt.state_errors(trainer.run_dir):
-                resumed = trainer.resume()
+                resumed = trainer.resume(allow_config_change)
             if trainer.is_main:
                 print(f"resuming from {trainer.last_checkpoint} (step {trainer.step})" if resumed else
                       f"no checkpoint in {trainer.run_dir}; starting from step 0", flush=True)

@@ -20,8 +20,34 @@ from condsynth.io.atomic import atomic_dir
 from condsynth.io.state import load_tensors, save_state, save_tensors
 
 FORMAT = "condsynth-checkpoint"
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+PIPELINE_FORMAT = "condsynth-pipeline"
+# One lookup for everything bundled: ``assets/<name>/`` (a pipeline folder or a checkpoint folder),
+# found by bare name (``pix2pix-scenes64``, ``painting``, ``painting/renderer``).
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+_OLD_ASSET_PREFIXES = ("condsynth/assets/", "assets/checkpoints/")   # spellings in older configs
 MAX_META_BYTES = 16 * 2 ** 20            # a config.json is a few kB; refuse to parse gigabytes
+
+
+def is_pipeline_folder(p: Path) -> bool:
+    return (p / "pipeline.json").is_file()
+
+
+def bundled_names() -> list[str]:
+    """Names of the bundled checkpoints and pipelines (for hints in error messages)."""
+    if not ASSETS.is_dir():
+        return []
+    found = [q.parent for q in ASSETS.rglob("pipeline.json")]
+    found += [q.parent for q in ASSETS.rglob("config.json") if not any(f in q.parents for f in found)]
+    return sorted(str(q.relative_to(ASSETS)) for q in found)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def checkpoints_dir(run_dir: str | Path) -> Path:
@@ -53,9 +79,10 @@ def find_latest(run_dir: str | Path) -> Path | None:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder, a run folder (its latest checkpoint) or a bundled checkpoint's name."""
+    """A checkpoint folder, a pipeline folder (``condsynth export``), a run folder (its latest
+    checkpoint) or a bundled name."""
     p = Path(path)
-    if (p / "config.json").is_file():
+    if (p / "config.json").is_file() or is_pipeline_folder(p):
         return p
     if p.is_dir():
         latest = find_latest(p)
@@ -63,10 +90,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
             return latest
         raise CheckpointError(f"{p}: no checkpoint found (expected config.json + model.safetensors, "
                               f"or a run folder with checkpoints/)")
-    bundled = ASSETS / str(path)
-    if (bundled / "config.json").is_file():
+    name = str(path)
+    for prefix in _OLD_ASSET_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    bundled = ASSETS / name
+    if (bundled / "config.json").is_file() or is_pipeline_folder(bundled):
         return bundled
-    names = sorted(q.name for q in ASSETS.iterdir()) if ASSETS.is_dir() else []
+    names = bundled_names()
     hint = f"; bundled checkpoints: {', '.join(names)}" if names else ""
     raise CheckpointError(f"{p}: checkpoint not found{hint}")
 

@@ -12,6 +12,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+REDUCTIONS = ("mean", "per_sample", "sum", "none")
+
 
 class MaskedRecon(nn.Module):
     """L1 or squared-L2 reconstruction, optionally restricted to a region.
@@ -22,20 +24,34 @@ class MaskedRecon(nn.Module):
     ``distance``: ``"l1"`` (|x - y|) or ``"l2"`` (the squared error (x - y)^2; ``"mse"`` is an alias).
     ``reduction``: ``"mean"`` averages over the counted elements: with a mask, the sum of the
     masked error divided by the mask's total weight (broadcast over channels), so the loss does not
-    shrink when the hole does; without one, the plain mean. ``"sum"`` sums the (masked) error,
-    as T3 and T6 report. ``"none"`` returns the (masked) per-element error.
+    shrink when the hole does; without one, the plain mean. ``"per_sample"`` is the same average
+    taken per sample (over all dimensions but the first), one value per sample, for losses that
+    score images one by one (the painting agent's rewards). ``"sum"`` sums the (masked) error, as
+    T3 and T6 report. ``"none"`` returns the (masked) per-element error.
+    ``truncate``: each element's error is clamped at this value before masking, min(err, lambda),
+    so that a few very wrong pixels cannot dominate (the painting agent's truncated L1, Eq. 6.4
+    and 6.6). None: no truncation.
+    ``normalize`` (for ``"mean"`` and ``"per_sample"`` with a mask): ``"mask"`` divides by the
+    mask's weight as described above; ``"elements"`` by the number of elements, so the mask
+    weights the error rather than selecting a region (the painting agent's feature mask f_mask,
+    whose mean(min(|C - I|, lambda) * f_mask) is Eq. 6.4's first term).
     ``mask``: N x 1 x H x W or N x C x H x W (or anything broadcastable to the inputs).
     """
 
-    def __init__(self, distance: str = "l1", reduction: str = "mean"):
+    def __init__(self, distance: str = "l1", reduction: str = "mean", truncate: float | None = None,
+                 normalize: str = "mask"):
         super().__init__()
         distance = {"mse": "l2"}.get(distance, distance)
         if distance not in ("l1", "l2"):
             raise ValueError(f"distance must be l1 or l2, got '{distance}'")
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"reduction must be mean, sum or none, got '{reduction}'")
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got '{reduction}'")
+        if normalize not in ("mask", "elements"):
+            raise ValueError(f"normalize must be mask or elements, got '{normalize}'")
         self.distance = distance
         self.reduction = reduction
+        self.truncate = truncate
+        self.normalize = normalize
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape != y.shape:
@@ -43,17 +59,25 @@ class MaskedRecon(nn.Module):
                              f"{tuple(y.shape)}")
         diff = x - y
         err = diff.abs() if self.distance == "l1" else diff.pow(2)
-        if mask is None:
-            return {"mean": err.mean, "sum": err.sum, "none": lambda: err}[self.reduction]()
-        mask = mask.to(err.dtype)
-        weighted = err * mask
+        if self.truncate is not None:
+            err = err.clamp(max=self.truncate)
+        if mask is not None:
+            mask = mask.to(err.dtype)
+            weighted = err * mask
+        else:
+            weighted = err
         if self.reduction == "none":
             return weighted
         if self.reduction == "sum":
             return weighted.sum()
+        per_sample = self.reduction == "per_sample"
+        if mask is None or self.normalize == "elements":
+            return weighted.flatten(1).mean(1) if per_sample else weighted.mean()
         # Mask weight per element of err: a 1-channel mask counts once per channel.
-        count = torch.broadcast_to(mask, err.shape).sum()
-        return weighted.sum() / count.clamp_min(1e-8)
+        count = torch.broadcast_to(mask, err.shape)
+        if per_sample:
+            return weighted.flatten(1).sum(1) / count.flatten(1).sum(1).clamp_min(1e-8)
+        return weighted.sum() / count.sum().clamp_min(1e-8)
 
 
 def masked_l1(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None,

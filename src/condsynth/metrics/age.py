@@ -26,7 +26,8 @@ from torchmetrics import Metric
 
 from condsynth.data.utkface import AGE_GROUP_NAMES
 from condsynth.errors import UserError
-from condsynth.io.atomic import atomic_path
+from condsynth.io.state import save_tensors
+from condsynth.metrics.base import count, scalar
 
 NUM_GROUPS = len(AGE_GROUP_NAMES)
 
@@ -86,12 +87,10 @@ def train_age_regressor(model: AgeRegressor, loader, epochs: int = 1, lr: float 
 
 def save_age_regressor(model: AgeRegressor, path: str | Path, meta: dict | None = None) -> Path:
     """safetensors with the config and ``meta`` (training data, epochs, MAE...) in its header; atomic."""
-    from safetensors.torch import save_file
     path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"condsynth": json.dumps({"kind": "age_regressor", "width": model.width,
-                                                                     "meta": meta or {}})})
+    save_tensors(path, model.state_dict(), metadata={"condsynth": json.dumps({"kind": "age_regressor",
+                                                                               "width": model.width,
+                                                                               "meta": meta or {}})})
     return path
 
 
@@ -124,11 +123,26 @@ def _welch_p(m1, v1, n1, m2, v2, n2) -> float:
     return float(ttest_ind_from_stats(m1, math.sqrt(v1), n1, m2, math.sqrt(v2), n2, equal_var=False).pvalue)
 
 
+ROW_STATS = ("mean_fake", "mean_real", "abs_diff", "n_fake", "n_real", "welch_p")
+
+
 class AgeAccuracy(Metric):
     """Per-group estimated-age statistics of generated and real faces (sums, all-reduced under DDP).
 
     ``update(ages, groups, real)`` takes estimated ages and the (target) group index of each face.
-    ``compute()`` returns one row per group that has both real and generated faces.
+    ``compute()`` returns a flat dict: for every group index ``g`` (``AGE_GROUP_NAMES[g]``) that
+    has both real and generated faces, ``mean_fake_g<g>``, ``mean_real_g<g>``, ``abs_diff_g<g>``,
+    ``n_fake_g<g>``, ``n_real_g<g>`` and ``welch_p_g<g>``; plus ``mean_abs_diff`` over those
+    groups. :func:`age_rows` turns it back into one row per group (Table 4.2).
+
+    >>> m = AgeAccuracy()
+    >>> m.update([24.0, 26.0], [3], real=True)      # group 3 is 21-30
+    >>> m.update([27.0, 29.0], [3], real=False)
+    >>> out = m.compute()
+    >>> float(out["mean_real_g3"]), float(out["abs_diff_g3"]), int(out["n_fake_g3"])
+    (25.0, 3.0, 2)
+    >>> [r["group"] for r in age_rows(out)]
+    ['21-30']
     """
 
     higher_is_better = False
@@ -157,11 +171,11 @@ class AgeAccuracy(Metric):
         side = "real" if real else "fake"
         for stat, val in (("sum", a), ("sq", a ** 2), ("n", torch.ones_like(a))):
             buf = getattr(self, f"{side}_{stat}")
-            setattr(self, f"{side}_{stat}", buf.index_add(0, g, val.to(buf.dtype)))
+            setattr(self, f"{side}_{stat}", buf.index_add(0, g.to(buf.device), val.to(buf.device, buf.dtype)))
 
-    def compute(self) -> list[dict]:
-        rows = []
-        for gi, name in enumerate(AGE_GROUP_NAMES):
+    def compute(self) -> dict[str, torch.Tensor]:
+        out, diffs = {}, []
+        for gi in range(NUM_GROUPS):
             nf, nr = int(self.fake_n[gi]), int(self.real_n[gi])
             if nf == 0 or nr == 0:
                 continue
@@ -169,9 +183,28 @@ class AgeAccuracy(Metric):
             # Unbiased sample variances for the t-test.
             vf = max(float(self.fake_sq[gi]) - nf * mf ** 2, 0.0) / max(nf - 1, 1)
             vr = max(float(self.real_sq[gi]) - nr * mr ** 2, 0.0) / max(nr - 1, 1)
-            rows.append({"group": name, "mean_fake": mf, "mean_real": mr, "abs_diff": abs(mf - mr),
-                         "n_fake": nf, "n_real": nr, "welch_p": _welch_p(mf, vf, nf, mr, vr, nr)})
-        return rows
+            out.update({f"mean_fake_g{gi}": scalar(mf), f"mean_real_g{gi}": scalar(mr),
+                        f"abs_diff_g{gi}": scalar(abs(mf - mr)), f"n_fake_g{gi}": count(nf),
+                        f"n_real_g{gi}": count(nr), f"welch_p_g{gi}": scalar(_welch_p(mf, vf, nf, mr, vr, nr))})
+            diffs.append(abs(mf - mr))
+        out["mean_abs_diff"] = scalar(float(np.mean(diffs)) if diffs else math.nan)
+        return out
+
+
+def age_rows(values: dict) -> list[dict]:
+    """One row per group from :meth:`AgeAccuracy.compute`'s flat dict, in group order:
+    ``{'group': '21-30', 'mean_fake', 'mean_real', 'abs_diff', 'n_fake', 'n_real', 'welch_p'}``."""
+    rows = []
+    for gi, name in enumerate(AGE_GROUP_NAMES):
+        if f"abs_diff_g{gi}" not in values:
+            continue
+        row: dict = {"group": name}
+        for stat in ROW_STATS:
+            v = values[f"{stat}_g{gi}"]
+            v = v.item() if isinstance(v, torch.Tensor) else v
+            row[stat] = int(v) if stat.startswith("n_") else float(v)
+        rows.append(row)
+    return rows
 
 
 def format_age_table(rows: list[dict], method: str = "ours") -> str:

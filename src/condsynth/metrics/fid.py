@@ -29,6 +29,7 @@ from torchmetrics import Metric
 
 from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_path
+from condsynth.metrics.base import scalar
 
 
 # ----------------------------------------------------------------------------------------------
@@ -232,10 +233,22 @@ class FID(Metric):
     """FID between accumulated ``real`` and ``fake`` features.
 
     ``feature_fn`` maps an image batch to ``N x D`` features (e.g. a
-    :class:`~condsynth.metrics.features.FeatureBackend`); ``update_features`` takes features
+    :class:`~condsynth.metrics.features.FeatureBackend`); ``update(features=...)`` takes features
     directly. The state is the feature sum and the sum of outer products in float64 (constant
     memory, exact under a DDP sum-reduction); the real side can instead come from saved statistics
-    (:meth:`set_reference`).
+    (:meth:`set_reference`). ``compute()`` -> ``{'fid': tensor}``.
+
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> real, fake = torch.randn(50, 4, generator=g), torch.randn(50, 4, generator=g) + 1.0
+    >>> m = FID(feature_dim=4)
+    >>> m.update(features=real, real=True)
+    >>> m.update(features=real, real=False)
+    >>> abs(float(m.compute()["fid"])) < 1e-8      # a set against itself
+    True
+    >>> m.reset(); m.update(features=real, real=True); m.update(features=fake, real=False)
+    >>> float(m.compute()["fid"]) > 3              # mean shifted by 1 in each of 4 dims
+    True
     """
 
     higher_is_better = False
@@ -272,9 +285,6 @@ class FID(Metric):
         setattr(self, f"{side}_outer", getattr(self, f"{side}_outer") + f.T @ f)
         setattr(self, f"{side}_n", getattr(self, f"{side}_n") + f.shape[0])
 
-    def update_features(self, feats: torch.Tensor, real: bool) -> None:
-        self.update(real=real, features=feats)
-
     def statistics(self, real: bool) -> tuple[np.ndarray, np.ndarray, int]:
         side = "real" if real else "fake"
         n = int(getattr(self, f"{side}_n"))
@@ -286,17 +296,25 @@ class FID(Metric):
         sigma = (outer - n * np.outer(mu, mu)) / (n - 1)  # = np.cov(f, rowvar=False), ddof = 1
         return mu, sigma, n
 
-    def compute(self) -> torch.Tensor:
+    def compute(self) -> dict[str, torch.Tensor]:
         mu1, s1, _ = self._reference if self._reference is not None else self.statistics(real=True)
         mu2, s2, _ = self.statistics(real=False)
-        return torch.tensor(frechet_distance(mu1, s1, mu2, s2, method=self.sqrt_method), dtype=torch.float64)
+        return {"fid": scalar(frechet_distance(mu1, s1, mu2, s2, method=self.sqrt_method))}
 
 
 class KID(Metric):
-    """KID between accumulated ``real`` and ``fake`` features; ``compute`` returns ``(mean, std)``.
+    """KID between accumulated ``real`` and ``fake`` features; ``compute()`` -> ``{'kid_mean', 'kid_std'}``.
 
     KID needs the features themselves (subsets are drawn from them), so the state is the feature
     lists, concatenated across processes under DDP.
+
+    >>> import torch
+    >>> feats = torch.randn(40, 8, generator=torch.Generator().manual_seed(0))
+    >>> m = KID(num_subsets=3, subset_size=20)
+    >>> m.update(features=feats, real=True)
+    >>> m.update(features=feats, real=False)
+    >>> sorted(m.compute())
+    ['kid_mean', 'kid_std']
     """
 
     higher_is_better = False
@@ -319,13 +337,10 @@ class KID(Metric):
         f = torch.as_tensor(features).to(torch.float64).reshape(len(features), -1)
         (self.real_feats if real else self.fake_feats).append(f)
 
-    def update_features(self, feats: torch.Tensor, real: bool) -> None:
-        self.update(real=real, features=feats)
-
-    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute(self) -> dict[str, torch.Tensor]:
         def cat(x):
             return torch.cat(x) if isinstance(x, list) else x
         mean, std = kernel_inception_distance(cat(self.real_feats).cpu().numpy(), cat(self.fake_feats).cpu().numpy(),
                                               num_subsets=self.num_subsets, subset_size=self.subset_size,
                                               seed=self.seed)
-        return torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
+        return {"kid_mean": scalar(mean), "kid_std": scalar(std)}

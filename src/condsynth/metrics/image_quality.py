@@ -15,20 +15,18 @@ DDP). The SSIM arithmetic is done here because torchmetrics' averages over refle
   definition; the thesis' Eq. 2.9 sums channels, which would be 3x larger), then averaged over
   images. Identical pairs (MSE = 0) give +inf; they are counted separately and left out of the mean.
 
-Each metric object keeps sums (not lists) as state, so torchmetrics' all-reduce of those sums
-gives the exact same result in a DDP run as in one process.
+Each metric object keeps sums (not lists) as state (:class:`~condsynth.metrics.base.MeanStdMetric`),
+so torchmetrics' all-reduce of those sums gives the same result in a DDP run as in one process;
+``compute()`` returns ``{'mean', 'std', 'n', 'n_inf'}`` as tensors.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torchmetrics import Metric
 
-from condsynth.metrics.stats import mean_std_from_sums
 from condsynth.errors import UserError
+from condsynth.metrics.base import MeanStdMetric
 
 SSIM_KERNEL = 11
 SSIM_SIGMA = 1.5
@@ -134,59 +132,64 @@ def psnr(preds: torch.Tensor, target: torch.Tensor, *, data_range: float, channe
     return (10.0 * torch.log10(float(data_range) ** 2 / mse)).float()  # log10(x/0) = +inf
 
 
-class _MeanStdMetric(Metric):
-    """Mean and (population) std of a per-image score, from DDP-summable sums."""
+class _ImageQuality(MeanStdMetric):
+    """Mean and (population) std of a per-image score; ``compute()`` -> ``{'mean', 'std', 'n', 'n_inf'}``.
+
+    ``update(preds, target)`` with ``N x C x H x W`` batches on one scale; ``scores(preds, target)``
+    gives the per-image values without updating.
+    """
 
     higher_is_better = True
-    full_state_update = False
 
     def __init__(self, data_range: float, **kwargs):
         super().__init__(**kwargs)
         if data_range is None or not data_range > 0:
             raise ValueError("data_range must be given explicitly and be > 0")
         self.data_range = float(data_range)
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("total_sq", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("count_inf", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def _scores(self, preds, target) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        s = self._scores(preds, target).double()
-        finite = torch.isfinite(s)
-        self.total += s[finite].sum()
-        self.total_sq += s[finite].pow(2).sum()
-        self.count += int(finite.sum())
-        self.count_inf += int((~finite).sum())
-
-    def compute(self) -> dict[str, float]:
-        n = int(self.count)
-        if n == 0:
-            mean = math.inf if int(self.count_inf) else math.nan
-            return {"mean": mean, "std": 0.0 if int(self.count_inf) else math.nan,
-                    "n": 0, "n_inf": int(self.count_inf)}
-        mean, std = mean_std_from_sums(self.total, self.total_sq, n)
-        return {"mean": mean, "std": std, "n": n, "n_inf": int(self.count_inf)}
 
 
-class SSIM(_MeanStdMetric):
-    """Mean SSIM over images (Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, explicit ``data_range``)."""
+class SSIM(_ImageQuality):
+    """Mean SSIM over images (Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, explicit ``data_range``).
 
-    def _scores(self, preds, target):
+    >>> import torch
+    >>> x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> m = SSIM(data_range=1.0)
+    >>> m.update(x, x)
+    >>> from condsynth.metrics import to_python
+    >>> to_python(m.compute())                      # 0-dim tensors -> floats and ints
+    {'mean': 1.0, 'std': 0.0, 'n': 2, 'n_inf': 0}
+    """
+
+    def scores(self, preds, target):
         return ssim(preds, target, data_range=self.data_range)
 
 
-class MSSSIM(_MeanStdMetric):
+class MSSSIM(_ImageQuality):
     """Mean 5-scale MS-SSIM over images."""
 
-    def _scores(self, preds, target):
+    def scores(self, preds, target):
         return ms_ssim(preds, target, data_range=self.data_range)
 
 
-class PSNR(_MeanStdMetric):
-    """Mean PSNR over images; identical pairs (+inf) are counted in ``n_inf`` and left out of the mean."""
+class PSNR(_ImageQuality):
+    """Mean PSNR over images; identical pairs (+inf) are counted in ``n_inf`` and left out of the mean.
 
-    def _scores(self, preds, target):
-        return psnr(preds, target, data_range=self.data_range)
+    ``channels``: as :func:`psnr` (``'sum'`` is thesis Eq. 2.9 read literally).
+
+    >>> import torch
+    >>> m = PSNR(data_range=1.0)
+    >>> m.update(torch.full((1, 1, 4, 4), 0.5), torch.full((1, 1, 4, 4), 0.6))  # MSE 0.01: 20 dB
+    >>> m.update(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4))              # identical: +inf
+    >>> out = m.compute()
+    >>> round(float(out["mean"]), 4), int(out["n"]), int(out["n_inf"])
+    (20.0, 1, 1)
+    """
+
+    def __init__(self, data_range: float, channels: str = "mean", **kwargs):
+        super().__init__(data_range, **kwargs)
+        if channels not in ("mean", "sum"):
+            raise ValueError(f"channels must be 'mean' or 'sum', got {channels!r}")
+        self.channels = channels
+
+    def scores(self, preds, target):
+        return psnr(preds, target, data_range=self.data_range, channels=self.channels)

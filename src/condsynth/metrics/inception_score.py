@@ -16,6 +16,7 @@ import torch
 from torchmetrics import Metric
 
 from condsynth.errors import UserError
+from condsynth.metrics.base import scalar
 
 
 def inception_score_from_logits(logits, splits: int = 10, drop_first_logit: bool = False) -> tuple[float, float]:
@@ -40,7 +41,16 @@ def inception_score_from_logits(logits, splits: int = 10, drop_first_logit: bool
 
 
 class InceptionScore(Metric):
-    """Accumulates logits (concatenated across processes under DDP); ``compute`` -> ``(mean, std)``."""
+    """Accumulates logits (concatenated across processes under DDP); ``compute()`` -> ``{'is_mean', 'is_std'}``.
+
+    >>> import torch
+    >>> confident = torch.full((20, 10), -1e4)
+    >>> confident[torch.arange(20), torch.arange(20) % 10] = 0.0   # sure of one class, all classes used
+    >>> m = InceptionScore(splits=2)
+    >>> m.update(logits=confident)
+    >>> {k: round(float(v), 4) for k, v in m.compute().items()}
+    {'is_mean': 10.0, 'is_std': 0.0}
+    """
 
     higher_is_better = True
     full_state_update = False
@@ -59,10 +69,7 @@ class InceptionScore(Metric):
             logits = self.logits_fn(images)
         self.logits.append(torch.as_tensor(logits).to(torch.float64))
 
-    def update_logits(self, logits: torch.Tensor) -> None:
-        self.update(logits=logits)
-
-    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def compute(self) -> dict[str, torch.Tensor]:
         z = torch.cat(self.logits) if isinstance(self.logits, list) else self.logits
         mean, std = inception_score_from_logits(z.cpu().numpy(), self.splits, self.drop_first_logit)
-        return torch.tensor(mean, dtype=torch.float64), torch.tensor(std, dtype=torch.float64)
+        return {"is_mean": scalar(mean), "is_std": scalar(std)}

@@ -3,7 +3,8 @@
 A metric over a folder silently computed on the wrong files is worse than no number, so every
 problem here is a :class:`~condsynth.errors.UserError` naming the file: a folder with fewer images
 than the metric needs, images of different sizes in one folder, a file with an image suffix that
-is not an image, a paired folder missing a counterpart, an unreadable video.
+is not an image, a paired folder missing a counterpart. Videos are read by
+:func:`condsynth.io.video.read_frames` (re-exported here as ``read_video_frames``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from PIL import Image, UnidentifiedImageError
 
 from condsynth.errors import UserError
 from condsynth.io.images import IMAGE_EXTENSIONS, list_images, read_image
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+from condsynth.io.video import VIDEO_EXTENSIONS, is_video  # noqa: F401 - re-exported
+from condsynth.io.video import read_frames as read_video_frames  # noqa: F401 - re-exported
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -85,34 +86,3 @@ def read_pair(pa: Path, pb: Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{pa}: image is {x.shape[1]}x{x.shape[0]} but {pb} is {y.shape[1]}x{y.shape[0]}; "
                         "paired images must have the same size")
     return x, y
-
-
-def is_video(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def read_video_frames(path: str | Path, max_frames: int | None = None) -> list[np.ndarray]:
-    """All frames of a video as ``H x W x 3`` uint8 RGB arrays (PyAV; the ``video`` extra)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: video file not found")
-    try:
-        import av
-    except ImportError:
-        raise UserError(f"{path}: reading videos needs PyAV (pip install 'condsynth[video]')") from None
-    frames = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise UserError(f"{path}: has no video stream")
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames and len(frames) >= max_frames:
-                    break
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any demux/decode failure: the file is unreadable
-        raise UserError(f"{path}: not a readable video ({type(exc).__name__}: {exc})") from None
-    if not frames:
-        raise UserError(f"{path}: video has no frames")
-    return frames

@@ -13,14 +13,13 @@ Normalisation (shared/specs/spec-avwnet-painting.md §2.11; the thesis only name
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
-from torchmetrics import Metric
 
-from condsynth.metrics.stats import mean_std_from_sums
+from condsynth.io.landmarks import FACE, MOUTH
+from condsynth.metrics.base import MeanStdMetric
 
-REGIONS = {"mouth": slice(48, 68), "face": slice(0, 68)}
+REGIONS = {"mouth": MOUTH, "face": FACE}
 
 
 def frame_lmd(real: np.ndarray, fake: np.ndarray, region: str = "mouth",
@@ -37,27 +36,32 @@ def frame_lmd(real: np.ndarray, fake: np.ndarray, region: str = "mouth",
     return np.linalg.norm(r - f, axis=2).mean(1)
 
 
-class LMD(Metric):
-    """Mean (and std) of per-frame LMD over all frames seen; sums are all-reduced under DDP."""
+class LMD(MeanStdMetric):
+    """Mean (and std) of per-frame LMD over all frames seen; ``compute()`` -> ``{'mean', 'std', 'frames'}``.
+
+    >>> import numpy as np
+    >>> real = np.zeros((2, 68, 2)); real[:, 48:, 0] = np.arange(20)   # a mouth along x
+    >>> fake = real.copy(); fake[1, 48:, 0] *= 1.1                    # frame 1: mouth 10% wider
+    >>> m = LMD("mouth")
+    >>> m.update(real, fake)
+    >>> out = m.compute()
+    >>> round(float(out["mean"]), 4), int(out["frames"])
+    (0.25, 2)
+    """
 
     higher_is_better = False
-    full_state_update = False
+    score_names = ("lmd",)
 
     def __init__(self, region: str = "mouth", **kwargs):
         super().__init__(**kwargs)
         if region not in REGIONS:
             raise ValueError(f"region must be one of {sorted(REGIONS)}, got {region!r}")
         self.region = region
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("total_sq", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("frames", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, real_landmarks, fake_landmarks, scale=(1.0, 1.0)) -> None:
-        d = frame_lmd(np.asarray(real_landmarks), np.asarray(fake_landmarks), self.region, scale)
-        self.total += float(d.sum())
-        self.total_sq += float((d ** 2).sum())
-        self.frames += len(d)
+    def scores(self, real_landmarks, fake_landmarks, scale=(1.0, 1.0)) -> np.ndarray:
+        """Per-frame LMD of ``T x 68 x 2`` real and generated landmarks (``update`` takes the same)."""
+        return frame_lmd(np.asarray(real_landmarks), np.asarray(fake_landmarks), self.region, scale)
 
-    def compute(self) -> dict[str, float]:
-        mean, std = mean_std_from_sums(self.total, self.total_sq, self.frames)
-        return {"mean": mean, "std": std, "frames": int(self.frames)}
+    def compute(self) -> dict[str, torch.Tensor]:
+        s = self.summary("lmd")
+        return {"mean": s["mean"], "std": s["std"], "frames": s["n"]}

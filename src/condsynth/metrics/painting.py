@@ -6,8 +6,11 @@
 * :func:`thickness_profile`: per-stroke thickness = mean of parameters 7 and 9 (1-based, thesis
   order), averaged over windows of 10 strokes; also as a pixel radius at 128x128.
 * :func:`block_mosaic`: the "same budget of flat primitives" baseline: the target's block means.
+* :class:`PaintingErrors`: the mean and std over images of L1, L2, PSNR (and, with masks, the
+  fg/bg L2 and their ratio), a :class:`~condsynth.metrics.base.MeanStdMetric`; ``condsynth eval
+  painting`` (:mod:`condsynth.metrics.runs.painting`) uses it.
 
-Each takes numpy arrays or tensors, ``H x W x 3`` (or ``3 x H x W`` tensors), and returns floats.
+The functions take numpy arrays or tensors, ``H x W x 3`` (or ``3 x H x W`` tensors), and return floats.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from condsynth.metrics.base import MeanStdMetric
 
 STROKE_COUNTS = (50, 100, 200, 400)
 
@@ -61,6 +66,14 @@ def fg_bg_l2(canvas, target, mask) -> dict:
             "fg_fraction": n_fg / m.size}
 
 
+def painting_scores(canvas, target, mask=None) -> dict:
+    """:func:`image_errors`, plus :func:`fg_bg_l2` when a mask is given, of one image."""
+    row = image_errors(canvas, target)
+    if mask is not None:
+        row.update(fg_bg_l2(canvas, target, mask))
+    return row
+
+
 def errors_at_counts(frames, target, counts=STROKE_COUNTS, mask=None) -> dict:
     """``frames``: list of ``(strokes so far, canvas)``. For each count the first frame with at
     least that many strokes is scored; counts beyond the last frame are left out."""
@@ -69,10 +82,7 @@ def errors_at_counts(frames, target, counts=STROKE_COUNTS, mask=None) -> dict:
         hit = next((f for k, f in frames if k >= n), None)
         if hit is None:
             continue
-        e = image_errors(hit, target)
-        if mask is not None:
-            e.update(fg_bg_l2(hit, target, mask))
-        out[int(n)] = e
+        out[int(n)] = painting_scores(hit, target, mask)
     return out
 
 
@@ -109,3 +119,50 @@ def block_mosaic(target, tiles: int = 20) -> np.ndarray:
             if blk.size:
                 out[np.ix_(rs, cs)] = blk.reshape(-1, c).mean(0)
     return out
+
+
+class PaintingErrors(MeanStdMetric):
+    """Mean and std over images of :func:`image_errors` (and :func:`fg_bg_l2` with ``masks=True``).
+
+    ``update(canvas, target, mask=None)`` takes one image pair (``H x W x C`` arrays or
+    ``C x H x W`` tensors in [0, 1], uint8 arrays are divided by 255) or a batch (``N x ...``);
+    ``update(scores=painting_scores(...))`` adds one image's scores computed before.
+    ``compute()`` -> ``{'l1_mean', 'l1_std', 'l2_mean', ..., 'psnr_mean', 'psnr_std'}`` (with
+    masks also ``fg_l2_*``, ``bg_l2_*``, ``fg_bg_ratio_*``) and ``n``, the number of images. An
+    exact canvas (PSNR +inf) is left out of the PSNR mean; an undefined ratio (an empty mask) out
+    of the ratio's.
+
+    >>> import numpy as np
+    >>> m = PaintingErrors()
+    >>> m.update(np.full((4, 4, 3), 0.5), np.full((4, 4, 3), 0.6))
+    >>> out = m.compute()
+    >>> round(float(out["l1_mean"]), 4), round(float(out["psnr_mean"]), 4), int(out["n"])
+    (0.1, 20.0, 1)
+    """
+
+    higher_is_better = False
+    score_names = ("l1", "l2", "psnr", "fg_l2", "bg_l2", "fg_bg_ratio")
+
+    def __init__(self, masks: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.masks = masks
+        self.reported = self.score_names if masks else self.score_names[:3]
+
+    def scores(self, canvas, target, mask=None) -> dict[str, list[float]]:
+        """Per-image :func:`painting_scores` of one pair or a batch (``update`` takes the same)."""
+        if (mask is not None) != self.masks:
+            raise ValueError("PaintingErrors(masks=True) needs a mask in every update, masks=False none")
+        if np.ndim(canvas) == 4:
+            rows = [painting_scores(canvas[i], target[i], None if mask is None else mask[i])
+                    for i in range(len(canvas))]
+        else:
+            rows = [painting_scores(canvas, target, mask)]
+        return {k: [r[k] for r in rows] for k in self.reported}
+
+    def compute(self) -> dict:
+        out = {}
+        for name in self.reported:
+            s = self.summary(name)
+            out[f"{name}_mean"], out[f"{name}_std"] = s["mean"], s["std"]
+        out["n"] = self.summary("l1")["n"]
+        return out

@@ -20,8 +20,8 @@ from condsynth.io.atomic import atomic_write_text
 
 @dataclass
 class MetricRecord:
-    """One metric result: ``values`` (e.g. ``{"fid": 12.3}`` or ``{"is_mean": .., "is_std": ..}``)
-    plus the protocol that produced them."""
+    """One metric result: ``values`` (e.g. ``{"fid": 12.3}`` or ``{"is_mean": .., "is_std": ..}``;
+    a metric's ``compute()`` dict of tensors can be given as it is) plus the protocol that produced them."""
 
     metric: str
     values: dict[str, Any]
@@ -54,7 +54,8 @@ class MetricRecord:
 
     def summary(self) -> str:
         """One human line: ``fid = 12.3456 (backend ..., N=..., resize ...)``."""
-        vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in self.values.items() if not isinstance(v, (list, dict)))
+        values = {k: _jsonable(v) for k, v in self.values.items()}  # compute()'s tensors print as numbers
+        vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in values.items() if not isinstance(v, (list, dict)))
         proto = [f"backend {self.backend}" if self.backend else "",
                  f"N={self.num_samples}",
                  f"resize {self.resize}" if self.resize else "",

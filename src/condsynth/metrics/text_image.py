@@ -32,7 +32,7 @@ from torch import nn
 from torchmetrics import Metric
 
 from condsynth.errors import UserError
-from condsynth.metrics.stats import mean_std_from_sums
+from condsynth.metrics.base import MeanStdMetric, scalar
 
 VS_DIM = 512
 VS_MARGIN = 0.2
@@ -123,31 +123,24 @@ def r_precision(img_emb, txt_emb, *, candidates: int = 100, splits: int = 10, se
     return float(np.mean(scores)), float(np.std(scores))
 
 
-class VSSimilarity(Metric):
-    """Accumulates cosines of matching pairs; ``compute`` -> ``{'mean', 'std', 'n'}`` over all pairs."""
+class VSSimilarity(MeanStdMetric):
+    """Accumulates cosines of matching pairs; ``compute()`` -> ``{'mean', 'std', 'n'}`` over all pairs."""
 
     higher_is_better = True
-    full_state_update = False
+    score_names = ("cosine",)
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("total_sq", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+    def scores(self, img_emb: torch.Tensor, txt_emb: torch.Tensor) -> torch.Tensor:
+        """Cosine of each matching pair (``update`` takes the same)."""
+        return F.cosine_similarity(img_emb.double(), txt_emb.double(), dim=1)
 
-    def update(self, img_emb: torch.Tensor, txt_emb: torch.Tensor) -> None:
-        cos = F.cosine_similarity(img_emb.double(), txt_emb.double(), dim=1)
-        self.total += cos.sum()
-        self.total_sq += cos.pow(2).sum()
-        self.count += len(cos)
-
-    def compute(self) -> dict[str, float]:
-        mean, std = mean_std_from_sums(self.total, self.total_sq, self.count)
-        return {"mean": mean, "std": std, "n": int(self.count)}
+    def compute(self) -> dict[str, torch.Tensor]:
+        s = self.summary("cosine")
+        return {"mean": s["mean"], "std": s["std"], "n": s["n"]}
 
 
 class RPrecision(Metric):
-    """Accumulates embeddings (concatenated across processes); ``compute`` -> ``(mean, std)``."""
+    """Accumulates embeddings (concatenated across processes);
+    ``compute()`` -> ``{'r_precision_mean', 'r_precision_std'}``."""
 
     higher_is_better = True
     full_state_update = False
@@ -162,7 +155,8 @@ class RPrecision(Metric):
         self.img.append(img_emb.detach().double())
         self.txt.append(txt_emb.detach().double())
 
-    def compute(self) -> tuple[float, float]:
+    def compute(self) -> dict[str, torch.Tensor]:
         cat = lambda x: torch.cat(x) if isinstance(x, list) else x  # noqa: E731
-        return r_precision(cat(self.img), cat(self.txt), candidates=self.candidates, splits=self.splits,
-                           seed=self.seed)
+        mean, std = r_precision(cat(self.img), cat(self.txt), candidates=self.candidates, splits=self.splits,
+                                seed=self.seed)
+        return {"r_precision_mean": scalar(mean), "r_precision_std": scalar(std)}

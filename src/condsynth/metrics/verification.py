@@ -9,11 +9,10 @@ similarity and the verification rate = share of pairs with distance < threshold.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
-from torchmetrics import Metric
+
+from condsynth.metrics.base import MeanStdMetric
 
 DEFAULT_THRESHOLD = 0.6
 
@@ -29,30 +28,34 @@ def descriptor_cosine(a, b) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-class FaceVerification(Metric):
-    """Accumulates descriptor pairs; ``compute`` -> mean distance, mean cosine, verification rate."""
+class FaceVerification(MeanStdMetric):
+    """Accumulates descriptor pairs; ``compute()`` -> ``{'mean_distance', 'std_distance', 'mean_cosine',
+    'verification_rate', 'pairs'}``.
+
+    >>> import numpy as np
+    >>> a = np.eye(3, 128)                      # three unit descriptors
+    >>> m = FaceVerification(threshold=0.6)
+    >>> m.update(a, a * 0.9)                     # distance 0.1 each: same person
+    >>> m.update(a[:1], a[1:2])                  # distance sqrt(2): different people
+    >>> out = m.compute()
+    >>> round(float(out["verification_rate"]), 4), int(out["pairs"])
+    (0.75, 4)
+    """
 
     higher_is_better = True
-    full_state_update = False
+    score_names = ("distance", "cosine", "verified")
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, **kwargs):
         super().__init__(**kwargs)
         self.threshold = float(threshold)
-        self.add_state("dist_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("cos_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("verified", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("pairs", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, desc_a, desc_b) -> None:
+    def scores(self, desc_a, desc_b) -> dict[str, np.ndarray]:
+        """Per-pair distance, cosine and verified (0/1) of ``N x 128`` descriptors (``update`` takes the same)."""
         d = descriptor_distance(desc_a, desc_b)
-        self.dist_sum += float(d.sum())
-        self.cos_sum += float(descriptor_cosine(desc_a, desc_b).sum())
-        self.verified += int((d < self.threshold).sum())
-        self.pairs += len(d)
+        return {"distance": d, "cosine": descriptor_cosine(desc_a, desc_b), "verified": d < self.threshold}
 
-    def compute(self) -> dict[str, float]:
-        n = int(self.pairs)
-        if n == 0:
-            return {"mean_distance": math.nan, "mean_cosine": math.nan, "verification_rate": math.nan, "pairs": 0}
-        return {"mean_distance": float(self.dist_sum) / n, "mean_cosine": float(self.cos_sum) / n,
-                "verification_rate": int(self.verified) / n, "pairs": n}
+    def compute(self) -> dict[str, torch.Tensor]:
+        dist = self.summary("distance")
+        return {"mean_distance": dist["mean"], "std_distance": dist["std"],
+                "mean_cosine": self.summary("cosine")["mean"],
+                "verification_rate": self.summary("verified")["mean"], "pairs": dist["n"]}

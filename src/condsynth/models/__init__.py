@@ -1,5 +1,6 @@
-"""One file per method. The registry maps a config's ``method:`` name to its module, imported lazily
-so that ``condsynth --help`` does not import every method (and its optional dependencies)."""
+"""One file per method (a package for a large one, such as painting). The registry maps a config's
+``method:`` name to its module, imported lazily so that ``condsynth --help`` does not import every
+method (and its optional dependencies)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from condsynth.errors import ConfigError
 # method name -> "module:ClassName"
 REGISTRY: dict[str, str] = {
     "pix2pix": "condsynth.models.pix2pix:Pix2Pix",
-    "painting_renderer": "condsynth.models.painting:RendererMethod",
-    "painting_agent": "condsynth.models.painting:PaintingAgent",
+    "template": "condsynth.models.template:TemplateMethod",
+    "painting_renderer": "condsynth.models.painting.renderer:RendererMethod",
+    "painting_agent": "condsynth.models.painting.agent:PaintingAgent",
 }
 
 

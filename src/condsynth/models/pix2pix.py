@@ -61,13 +61,17 @@ class Pix2Pix(Method):
     ModelConfig = Pix2PixConfig
     DataConfig = PairedDataConfig
     ema_networks = ("G",)
-    inference_network = "G"
+    inference_networks = ("G",)
+    pipeline = "condsynth.pipelines.translate:TranslationPipeline"
 
     def __init__(self, model_cfg: Pix2PixConfig, data_cfg: PairedDataConfig):
         super().__init__(model_cfg, data_cfg)
         c = model_cfg
         self.G = init_weights(UNetGenerator(c.in_channels, c.out_channels, c.ngf, c.num_downs, c.norm,
                                             c.dropout, tuple(c.dropout_blocks)), gain=c.init_gain)
+
+    def setup_training(self):
+        c = self.model_cfg
         d_in = (c.in_channels if c.conditional_d else 0) + c.out_channels
         self.D = init_weights(PatchDiscriminator(d_in, c.ndf, c.d_layers, c.norm), gain=c.init_gain)
         self.gan_loss = GANLoss(c.gan_mode)

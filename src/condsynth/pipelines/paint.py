@@ -20,22 +20,24 @@ of the rest; the seams are smoothed with a 3x3 mean.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from condsynth.errors import CheckpointError, UserError
-from condsynth.io.atomic import atomic_path, atomic_write_text
+from condsynth.errors import UserError
+from condsynth.io.atomic import atomic_path
 from condsynth.io.images import read_image, save_image
+from condsynth.io.strokes import save_strokes_json, save_svg
 from condsynth.models import painting as P
+from condsynth.models.painting.optimize import optimize_strokes
+from condsynth.nn.blocks import resize
 
 DEFAULT_AGENT = "condsynth/assets/painting/agent"
 MAX_STROKES = 100_000
@@ -65,60 +67,6 @@ class PaintResult:
             save_svg(self.strokes, svg, self.canvas.shape[1], self.canvas.shape[0])
         if json_path:
             save_strokes_json(self.strokes, json_path, self.canvas.shape[1], self.canvas.shape[0], self.mode)
-
-
-def stroke_radius_px(z, canvas_size: int):
-    """Radius in pixels of a stroke end of thickness ``z`` on a ``canvas_size`` canvas (drawn 2x)."""
-    return (1.0 + (2 * canvas_size) / 4 * np.asarray(z)) / 2.0
-
-
-def save_svg(strokes: np.ndarray, path, width: int, height: int, segments: int = 12) -> Path:
-    """Strokes as SVG: each Bezier is cut into ``segments`` round-capped lines whose width and
-    opacity follow the stroke's (z, v) interpolation; a stroke is one group so that its own
-    overlaps do not add up. Black background, as the canvas starts."""
-    lines = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}">', f'<rect width="{width}" height="{height}" fill="black"/>']
-    size = max(width, height)
-    for s in np.asarray(strokes, np.float64).reshape(-1, P.STROKE_PARAMS):
-        x0, y0, x1, y1, x2, y2, z0, v0, z1, v1, r, g, b = s
-        col = "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in (r, g, b))
-        op = 0.5 * (v0 + v1)
-        lines.append(f'<g stroke="{col}" stroke-linecap="round" fill="none" opacity="{op:.3f}">')
-        for i in range(segments):
-            ta, tb = i / segments, (i + 1) / segments
-            pa = [(1 - ta) ** 2 * a + 2 * ta * (1 - ta) * m + ta * ta * c for a, m, c in ((x0, x1, x2), (y0, y1, y2))]
-            pb = [(1 - tb) ** 2 * a + 2 * tb * (1 - tb) * m + tb * tb * c for a, m, c in ((x0, x1, x2), (y0, y1, y2))]
-            tm = 0.5 * (ta + tb)
-            w = 2 * stroke_radius_px((1 - tm) * z0 + tm * z1, size)
-            lines.append(f'<line x1="{pa[0] * (width - 1):.2f}" y1="{pa[1] * (height - 1):.2f}" '
-                         f'x2="{pb[0] * (width - 1):.2f}" y2="{pb[1] * (height - 1):.2f}" stroke-width="{w:.2f}"/>')
-        lines.append("</g>")
-    lines.append("</svg>")
-    path = Path(path)
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
-
-
-def save_strokes_json(strokes: np.ndarray, path, width: int, height: int, mode: str = "") -> Path:
-    names = ["x0", "y0", "x1", "y1", "x2", "y2", "z0", "v0", "z1", "v1", "r", "g", "b"]
-    doc = {"format": "condsynth.strokes/1", "order": names, "canvas": [height, width],
-           "mode": mode, "background": [0, 0, 0],
-           "notes": "quadratic Bezier; x right, y down, in [0,1] of the canvas; radius_px = "
-                    "(1 + canvas/2 * z) / 2; v = opacity; composited in order: C = a*rgb + (1-a)*C",
-           "strokes": [[round(float(v), 5) for v in s] for s in np.asarray(strokes).reshape(-1, 13)]}
-    path = Path(path)
-    atomic_write_text(path, json.dumps(doc) + "\n")
-    return path
-
-
-def load_strokes_json(path) -> np.ndarray:
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-        arr = np.asarray(doc["strokes"], np.float32).reshape(-1, 13)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a strokes JSON file ({type(exc).__name__})") from None
-    return arr
 
 
 def save_animation(frames: list, path, fps: int = 12) -> Path:
@@ -214,64 +162,6 @@ def check_strokes(n) -> int:
     if n > MAX_STROKES:
         raise UserError(f"stroke count {n} is above the limit of {MAX_STROKES}")
     return n
-
-
-# ------------------------------------------------------------------------ optimisation mode
-
-def optimize_strokes(renderer, target: torch.Tensor, n_strokes: int, canvas: Optional[torch.Tensor] = None,
-                     init: Optional[torch.Tensor] = None, group: int = 20, iters: int = 40, lr: float = 0.2,
-                     seed: int = 0, callback: Optional[Callable] = None, z_range=(0.3, 0.02)):
-    """Fit strokes by gradient descent through the neural renderer, ``group`` strokes at a time.
-
-    For each group the earlier canvas is fixed; the group's 13 x ``group`` parameters (as logits)
-    minimise the MSE between the composited canvas and the target with Adam. Without ``init``,
-    a group's strokes start at pixels drawn in proportion to the current squared error, with
-    the target's colour there and a thickness that shrinks from ``z_range[0]`` to ``z_range[1]``
-    over the groups (coarse to fine). With ``init`` (``N x 13``, e.g. the agent's strokes) those
-    are refined instead. Returns (canvas, strokes ``N x 13``) for a batch of one.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    b, _, h, w = target.shape
-    canvas = torch.zeros_like(target) if canvas is None else canvas.clone()
-    n_groups = -(-n_strokes // group)
-    out = []
-    done = 0
-    eps = 1e-4
-    for gi in range(n_groups):
-        m = min(group, n_strokes - done)
-        if init is not None:
-            p0 = init[:, done:done + m].clamp(eps, 1 - eps)
-        else:
-            err = (canvas - target).pow(2).sum(1).flatten(1)[0] + 1e-8
-            idx = torch.multinomial(err / err.sum(), m, replacement=True, generator=gen)
-            cy, cx = (idx // w).float() / (h - 1), (idx % w).float() / (w - 1)
-            frac = gi / max(1, n_groups - 1)
-            z = z_range[0] * (1 - frac) + z_range[1] * frac
-            length = 0.6 * z + 0.03
-            ang = torch.rand(m, generator=gen) * math.pi
-            dx, dy = length * torch.cos(ang), length * torch.sin(ang)
-            col = target[0, :, (idx // w), (idx % w)].T
-            p0 = torch.stack([cx - dx, cy - dy, cx, cy, cx + dx, cy + dy,
-                              torch.full((m,), z), torch.full((m,), 0.9), torch.full((m,), z),
-                              torch.full((m,), 0.9)], 1)
-            p0 = torch.cat([p0, col], 1)[None].clamp(eps, 1 - eps)
-        logits = torch.logit(p0).clone().requires_grad_(True)
-        opt = torch.optim.Adam([logits], lr=lr)
-        for _ in range(iters):
-            a = torch.sigmoid(logits)
-            c1 = P.step_canvas(renderer, canvas, a.reshape(b, -1), m)[0]
-            loss = F.mse_loss(c1, target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            a = torch.sigmoid(logits)
-            canvas = P.step_canvas(renderer, canvas, a.reshape(b, -1), m)[0]
-        out.append(a.detach())
-        done += m
-        if callback is not None:
-            callback(done, canvas, a.detach())
-    return canvas, torch.cat(out, 1)
 
 
 # ---------------------------------------------------------------------------------- painter
@@ -377,7 +267,7 @@ class Painter:
         S = self.size
         n_global = max(1, n // 2)
         n_patch = (n - n_global) // (d * d)
-        small = F.interpolate(target_big, size=(S, S), mode="bilinear", align_corners=False, antialias=True)
+        small = resize(target_big, S)
         up = lambda cv: (F.interpolate(cv, size=(S * d, S * d), mode="bilinear", align_corners=False)[0]  # noqa: E731
                          .clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
         canvas, st = self._paint_one(small, n_global, mode, frames, record_every, iters, group, seed,

@@ -1,15 +1,21 @@
 """Image-to-image translation for end users, at any image size.
 
-    pipe = TranslationPipeline.from_checkpoint("runs/p2p")      # or a bundled name
-    out = pipe(image_uint8)                                      # H x W x 3 uint8 in, same size out
+    pipe = TranslationPipeline.from_pretrained("pix2pix-scenes64")   # export, run, checkpoint or bundled name
+    out = pipe(image)                 # path, H x W x C uint8 array or C x H x W tensor in [0, 1]
+    out.image                         # H x W x C uint8, the input's size
+    out.save("translated.png")
 
 A U-Net with d downsamplings needs sides divisible by 2^d: the input is padded (reflect, or
 replicate for tiny images) up to the next multiple, translated, and cropped back.
+
+Task protocol (checked at load): the method has ``translate(x) -> y`` on ``N x C x H x W`` tensors
+in [-1, 1], and its translating network a ``stride`` (2^d).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -17,17 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from condsynth.config import check_device
-from condsynth.engine.checkpoint import load_for_inference
 from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_files
-from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, probe_image, read_image, save_image, tensor_to_uint8,
-                                 uint8_to_tensor)
+from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, luma, probe_image, read_image, save_image,
+                                 tensor_to_uint8, to_rgb_uint8, uint8_to_tensor)
 from condsynth.io.outputs import check_new_files, check_output
-
-
-def pick_device(name: str) -> torch.device:
-    return check_device(name, "--device")
+from condsynth.pipelines.base import Pipeline, pick_device, seeded
 
 
 def collect_inputs(inputs: list[str]) -> list[Path]:
@@ -52,36 +53,43 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
-class TranslationPipeline:
-    def __init__(self, method, config, device: torch.device):
-        self.method = method
-        self.config = config
-        self.device = device
-        method.prepare_for_inference()
-        self.net = getattr(method, method.inference_network)
-        self.stride = getattr(self.net, "stride", 1)
-        self.in_channels = getattr(config.model, "in_channels", 3)
+@dataclass
+class TranslationOutput:
+    image: np.ndarray               # H x W x C uint8
+
+    def save(self, path) -> Path:
+        return save_image(path, self.image)
+
+
+class TranslationPipeline(Pipeline):
+    def check_method(self, method) -> None:
+        if not callable(getattr(method, "translate", None)):
+            raise UserError(f"{self.source}: a '{method.name}' model is not an image-translation model")
+        net = getattr(method, method.inference_networks[0]) if method.inference_networks else None
+        self.stride = int(getattr(net, "stride", 1))
+        self.in_channels = int(getattr(self.config.model, "in_channels", 3))
 
     @classmethod
-    def from_checkpoint(cls, path, device: str = "auto", use_ema: bool = True) -> "TranslationPipeline":
-        dev = pick_device(device)
-        method, cfg, _ = load_for_inference(path, use_ema=use_ema, device=dev)
-        if not hasattr(method, "translate"):
-            raise UserError(f"{path}: a '{cfg.method}' checkpoint is not an image-translation model")
-        return cls(method, cfg, dev)
+    def from_checkpoint(cls, path, device: str = "auto", use_ema: bool = True) -> TranslationPipeline:
+        """Older name of :meth:`from_pretrained`."""
+        return cls.from_pretrained(path, device=device, use_ema=use_ema)
+
+    def _prepare(self, image) -> np.ndarray:
+        """Any image input (path, PIL, array, tensor; see ``io.images.to_rgb_uint8``) with the
+        channels the network takes; grey for a 1-channel network is BT.601 luma."""
+        if self.in_channels == 1 and isinstance(image, (str, Path)):
+            return read_image(image, mode="L")
+        rgb = to_rgb_uint8(image)
+        return luma(rgb) if self.in_channels == 1 else rgb
 
     @torch.no_grad()
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        if image.ndim == 2:
-            image = image[..., None]
-        if self.in_channels == 1 and image.shape[2] == 3:
-            image = np.asarray(image.mean(axis=2, keepdims=True).round(), np.uint8)
-        elif self.in_channels == 3 and image.shape[2] == 1:
-            image = np.repeat(image, 3, axis=2)
-        x = uint8_to_tensor(image)[None].to(self.device)
+    def __call__(self, image, seed: int | None = 0) -> TranslationOutput:
+        """Translate one image; ``seed`` drives the generator's dropout noise (None: the global RNG)."""
+        x = uint8_to_tensor(self._prepare(image))[None].to(self.device)
         x, (h, w) = pad_to_multiple(x, self.stride)
-        y = self.method.translate(x)[..., :h, :w]
-        return tensor_to_uint8(y[0])
+        with seeded(seed, self.device):
+            y = self.method.translate(x)[..., :h, :w]
+        return TranslationOutput(tensor_to_uint8(y[0]))
 
     def translate_files(self, files: list[Path], out_dir: str | Path, seed: int = 0, overwrite: bool = False,
                         inputs: Iterable[str | Path] = ()) -> list[Path]:
@@ -105,12 +113,11 @@ class TranslationPipeline:
                               shallow_inputs={f.parent for f in files},   # a sub-folder of theirs is fine
                               need_bytes=sum(w * h for w, h in sizes) // 4)  # PNGs rarely go below 2 bits/px
         check_new_files(target, names, inputs=files, overwrite=overwrite)
-        out_dir = Path(out_dir)
-        torch.manual_seed(seed)
         with atomic_files(target) as stage:
-            for f, name in zip(files, names):
-                save_image(stage / name, self(read_image(f, mode=mode)))
-        return [out_dir / name for name in names]
+            for i, (f, name) in enumerate(zip(files, names)):
+                self(read_image(f, mode=mode), seed=seed + i).save(stage / name)
+        return [Path(out_dir) / name for name in names]
 
 
-__all__ = ["IMAGE_EXTENSIONS", "TranslationPipeline", "collect_inputs", "pad_to_multiple"]
+__all__ = ["IMAGE_EXTENSIONS", "TranslationOutput", "TranslationPipeline", "collect_inputs", "pad_to_multiple",
+           "pick_device"]

@@ -2,16 +2,94 @@
 dataset they stand in for, with exact ground truth. They serve tests, benchmarks, tutorials and demo
 checkpoints; they never replace a real dataset reader.
 
-``WORLDS`` maps a world's name to the function that writes it as a dataset folder
-(``write(out, n, *, size, seed, val_fraction, test_fraction, layout, overwrite, progress) -> meta``);
-``condsynth data synth <world>`` lists and calls them.
+:data:`WORLDS` is the one registry of worlds; ``condsynth data synth <world>`` lists and calls them.
+A world is one :class:`World` entry: its name, a one-line description, a function that declares its
+own command-line options, and a function that writes the dataset from the parsed options. The
+command itself adds the options every world has (``--out``, ``--n``, ``--seed``, ``--overwrite``,
+``--no-progress``), so a new world or a new option of a world changes nothing in ``cli/data.py``.
+
+This module stays light (no NumPy, no torch): ``condsynth --help`` builds every world's options.
+A world's module is imported by its ``write`` function, when the command runs.
 """
 
-from condsynth.data.synth import scenes
-from condsynth.data.synth.scenes import CLASSES, PALETTE, Scene, render_scene
+from __future__ import annotations
 
-WORLDS = {
-    scenes.WORLD_NAME: scenes.write_dataset,
-}
+import argparse
+from dataclasses import dataclass
+from typing import Callable
 
-__all__ = ["CLASSES", "PALETTE", "Scene", "WORLDS", "render_scene", "scenes"]
+
+@dataclass(frozen=True)
+class World:
+    name: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]   # the world's own options
+    write: Callable[[argparse.Namespace], dict]                # writes args.out; returns its meta.json
+
+
+def size_arg(text: str) -> int | tuple[int, int]:
+    """``--size 64`` (square) or ``--size 64x128`` (height x width) for argparse."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected a side such as 64 or HEIGHTxWIDTH such as 64x128, got '{text}'")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def add_split_arguments(p: argparse.ArgumentParser) -> None:
+    """``--val-fraction`` / ``--test-fraction``, for worlds written as train/val/test splits."""
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of n for val/ (default 0.1)")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="fraction of n for test/ (default 0.1)")
+
+
+def progress(args: argparse.Namespace) -> bool | None:
+    """A writer's ``progress`` from ``--no-progress``: False, or None (a bar for long runs only)."""
+    return False if args.no_progress else None
+
+
+# ------------------------------------------------------------------------------------- scenes
+def _scenes_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=size_arg, default=64,
+                   help="image side, or HEIGHTxWIDTH for a rectangle (64x128: 2:1 as pix2pixHD); "
+                        "at least 16 (default 64)")
+    add_split_arguments(p)
+    p.add_argument("--layout", choices=("ab", "folders"), default="ab",
+                   help="ab: SPLIT/NNNNN.png with A|B side by side (pix2pix); "
+                        "folders: SPLIT/A/NNNNN.png and SPLIT/B/NNNNN.png (default ab)")
+    p.add_argument("--class-ids", action="store_true",
+                   help="(folders layout) write A as 8-bit palette PNGs whose pixels are class ids; "
+                        "they look the same and read_image sees the same colours")
+    p.add_argument("--instances", action="store_true",
+                   help="also write SPLIT/instance/NNNNN.png (16-bit Cityscapes-style instance ids) and "
+                        "SPLIT/instances.json (each image's objects; buildings with their facade colour index)")
+
+
+def _write_scenes(args: argparse.Namespace) -> dict:
+    from condsynth.data.synth.scenes import write_dataset
+    return write_dataset(args.out, args.n, size=args.size, seed=args.seed, val_fraction=args.val_fraction,
+                         test_fraction=args.test_fraction, layout=args.layout, class_ids=args.class_ids,
+                         instances=args.instances, overwrite=args.overwrite, progress=progress(args))
+
+
+WORLDS: dict[str, World] = {w.name: w for w in [
+    World("scenes", "outdoor scenes: colour label maps (A) -> rendered photos (B), optionally with class-id "
+                    "and instance maps; stands in for Cityscapes/facades labels->photo",
+          _scenes_arguments, _write_scenes),
+]}
+
+_SCENES_EXPORTS = ("CLASSES", "PALETTE", "Scene", "render_scene")
+
+
+def __getattr__(name: str):
+    # `from condsynth.data.synth import render_scene` keeps working without importing NumPy here.
+    if name in _SCENES_EXPORTS:
+        from condsynth.data.synth import scenes
+        return getattr(scenes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CLASSES", "PALETTE", "Scene", "WORLDS", "World", "add_split_arguments", "progress", "render_scene",
+           "size_arg"]

@@ -15,13 +15,25 @@ and a slight blur.
 Determinism: everything comes from ``numpy.random.default_rng(seed)``; the same seed gives identical
 arrays. The layout is drawn first and in normalised coordinates, before any size-dependent draw,
 so one seed gives the same scene composition at every resolution.
+
+Non-square images (e.g. ``size=(64, 128)``, pix2pixHD's 2:1) show the same layout: positions span
+the width, while sizes of round things (sun, crowns, bushes, trunks, shadows) are relative to the
+height, so they stay round; buildings and clouds stretch with the width. Square images are unchanged
+by this, bit for bit.
+
+Instance maps as written to disk follow Cityscapes: a pixel of a "thing" class (cloud, building,
+tree, bush) holds ``class * 1000 + k``, k counting that class's objects visible in the image from 0
+in drawing order; every other pixel, "stuff" (sky, sun, grass, road) and object parts (window, door,
+trunk), holds its class id. Parts thus do not carry their object's id on disk (in
+:attr:`Scene.instances` they do): pix2pixHD pools its encoder's features per instance id, and a
+building's pooled colour should be its facade's, not a mix with its glass.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -29,8 +41,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from condsynth.data.check import LabelStats, Report, check_dataset, register_check
 from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_dir, atomic_write_text
+from condsynth.io.images import label_map_image
 
 WORLD_NAME = "scenes"
 # Bump when a change alters the images produced for a given seed; meta.json records it.
@@ -68,13 +82,17 @@ class Scene:
     photo:     H x W x 3 uint8 rendered image (image B).
     instances: H x W int32 object ids, 0 for "stuff" (sky, grass, road, sun); windows and doors
                carry the id of their building, trunks the id of their tree. Useful for pix2pixHD's
-               instance boundary maps.
+               instance boundary maps. :func:`instance_ids` gives the map written to disk.
+
+    objects:   object id (as in ``instances``) -> {"class": name, "facade": index into the 7 facade
+               colours (buildings only)}, for every object of the layout, visible or not.
     """
 
     labels: np.ndarray
     label_rgb: np.ndarray
     photo: np.ndarray
     instances: np.ndarray
+    objects: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------- layout
@@ -93,6 +111,7 @@ class _Building:
     win_fx: float          # window width as a fraction of its cell
     win_fy: float
     door_col: int          # -1: no door
+    facade: int            # index into _FACADE_COLOURS of the facade's base colour
     colour: np.ndarray
     lit: np.ndarray        # (n_rows, n_cols) bool: windows with the light on
 
@@ -204,11 +223,14 @@ def _sample_layout(rng: np.random.Generator) -> _Layout:
         n_cols = max(1, int(round(width / rng.uniform(0.05, 0.09))))
         floor_h = rng.uniform(0.055, 0.09)
         n_rows = max(0, int((height - floor_h) / floor_h))
+        # The draws below keep the order they had before the facade index was stored (WORLD_VERSION 1).
+        win_fx, win_fy = rng.uniform(0.45, 0.7), rng.uniform(0.45, 0.65)
+        door_col = int(rng.integers(0, n_cols)) if rng.random() < 0.75 else -1
+        facade = int(rng.integers(len(_FACADE_COLOURS)))
         buildings.append(_Building(
             inst=next(next_inst), x0=x0, x1=x0 + width, top=bottom - height, bottom=bottom,
-            n_cols=n_cols, n_rows=n_rows, win_fx=rng.uniform(0.45, 0.7), win_fy=rng.uniform(0.45, 0.65),
-            door_col=int(rng.integers(0, n_cols)) if rng.random() < 0.75 else -1,
-            colour=_jitter(rng, _FACADE_COLOURS[rng.integers(len(_FACADE_COLOURS))], 0.05),
+            n_cols=n_cols, n_rows=n_rows, win_fx=win_fx, win_fy=win_fy, door_col=door_col, facade=facade,
+            colour=_jitter(rng, _FACADE_COLOURS[facade], 0.05),
             lit=rng.random((max(n_rows, 1), n_cols)) < 0.2,
         ))
     # Taller buildings behind shorter ones reads more naturally.
@@ -269,24 +291,26 @@ def _sample_layout(rng: np.random.Generator) -> _Layout:
 
 # ---------------------------------------------------------------------------------- rasterisation
 class _Raster:
-    """Pixel-centre coordinate grids plus the label and instance maps being painted."""
+    """Pixel-centre coordinate grids plus the label and instance maps being painted.
 
-    def __init__(self, size: int):
-        self.size = size
-        centres = (np.arange(size, dtype=np.float32) + 0.5) / size
-        self.v = centres[:, None]      # H x 1
-        self.u = centres[None, :]      # 1 x W
-        self.labels = np.zeros((size, size), np.uint8)
-        self.inst = np.zeros((size, size), np.int32)
+    ``a`` (width / height) converts a horizontal distance in u to the height's units: round shapes
+    test ``((u - cu) * a) ** 2 + (v - cv) ** 2 <= r ** 2`` and extend ``r / a`` in u.
+    """
+
+    def __init__(self, h: int, w: int):
+        self.h, self.w, self.a = h, w, w / h
+        self.v = ((np.arange(h, dtype=np.float32) + 0.5) / h)[:, None]      # H x 1
+        self.u = ((np.arange(w, dtype=np.float32) + 0.5) / w)[None, :]      # 1 x W
+        self.labels = np.zeros((h, w), np.uint8)
+        self.inst = np.zeros((h, w), np.int32)
 
     def box(self, u0, v0, u1, v1):
         """Slices of the pixels whose centres may fall inside [u0, u1] x [v0, v1], with their coordinates.
 
         Working inside an object's bounding box keeps the cost per object proportional to its area.
         """
-        s = self.size
-        r0, r1 = max(0, int(np.floor(v0 * s))), min(s, int(np.ceil(v1 * s)) + 1)
-        c0, c1 = max(0, int(np.floor(u0 * s))), min(s, int(np.ceil(u1 * s)) + 1)
+        r0, r1 = max(0, int(np.floor(v0 * self.h))), min(self.h, int(np.ceil(v1 * self.h)) + 1)
+        c0, c1 = max(0, int(np.floor(u0 * self.w))), min(self.w, int(np.ceil(u1 * self.w)) + 1)
         r1, c1 = max(r0, r1), max(c0, c1)
         return (slice(r0, r1), slice(c0, c1)), self.v[r0:r1], self.u[:, c0:c1]
 
@@ -295,10 +319,10 @@ class _Raster:
         self.inst[sl][mask] = inst
 
 
-def _circles_mask(v, u, blobs, clip_below=None):
+def _circles_mask(v, u, blobs, a, clip_below=None):
     """Union of circles (rows u, v, r) on a sub-grid; optionally only the part above v = clip_below."""
     cu, cv, r = blobs[:, 0, None, None], blobs[:, 1, None, None], blobs[:, 2, None, None]
-    mask = (((u[None] - cu) ** 2 + (v[None] - cv) ** 2) <= r ** 2).any(axis=0)
+    mask = ((((u[None] - cu) * a) ** 2 + (v[None] - cv) ** 2) <= r ** 2).any(axis=0)
     if clip_below is not None:
         mask &= v <= clip_below
     return mask
@@ -322,14 +346,16 @@ def _window_cells(b: _Building, v, u):
     return window, door, np.clip(row, 0, max(b.n_rows - 1, 0)), np.clip(col, 0, b.n_cols - 1)
 
 
-def _rasterise(layout: _Layout, size: int) -> _Raster:
-    r = _Raster(size)
+def _rasterise(layout: _Layout, h: int, w: int) -> _Raster:
+    r = _Raster(h, w)
+    a = r.a
     # Sky covers everything to start with.
     if layout.sun is not None:
         su, sv, sr = layout.sun
-        sl, v, u = r.box(su - sr, sv - sr, su + sr, sv + sr)
-        r.paint(sl, (u - su) ** 2 + (v - sv) ** 2 <= sr ** 2, SUN)
+        sl, v, u = r.box(su - sr / a, sv - sr, su + sr / a, sv + sr)
+        r.paint(sl, ((u - su) * a) ** 2 + (v - sv) ** 2 <= sr ** 2, SUN)
     for inst, ell in layout.clouds:
+        # Clouds stretch with the image (they are amorphous; corrected, their puffs fall apart).
         sl, v, u = r.box((ell[:, 0] - ell[:, 2]).min(), (ell[:, 1] - ell[:, 3]).min(),
                          (ell[:, 0] + ell[:, 2]).max(), (ell[:, 1] + ell[:, 3]).max())
         e = ell[:, :, None, None]
@@ -356,36 +382,41 @@ def _rasterise(layout: _Layout, size: int) -> _Raster:
     for kind, _, obj in objects:
         if kind == "tree":
             t = obj
-            sl, v, u = r.box(t.x - t.trunk_w, t.base - t.trunk_h, t.x + t.trunk_w, t.base)
-            r.paint(sl, (np.abs(u - t.x) <= t.trunk_w / 2) & (v >= t.base - t.trunk_h) & (v <= t.base),
+            sl, v, u = r.box(t.x - t.trunk_w / a, t.base - t.trunk_h, t.x + t.trunk_w / a, t.base)
+            r.paint(sl, (np.abs(u - t.x) * a <= t.trunk_w / 2) & (v >= t.base - t.trunk_h) & (v <= t.base),
                     TRUNK, t.inst)
             bl = t.blobs
-            sl, v, u = r.box((bl[:, 0] - bl[:, 2]).min(), (bl[:, 1] - bl[:, 2]).min(),
-                             (bl[:, 0] + bl[:, 2]).max(), (bl[:, 1] + bl[:, 2]).max())
-            r.paint(sl, _circles_mask(v, u, bl), TREE, t.inst)
+            sl, v, u = r.box((bl[:, 0] - bl[:, 2] / a).min(), (bl[:, 1] - bl[:, 2]).min(),
+                             (bl[:, 0] + bl[:, 2] / a).max(), (bl[:, 1] + bl[:, 2]).max())
+            r.paint(sl, _circles_mask(v, u, bl, a), TREE, t.inst)
         else:
             bl = obj.blobs
-            sl, v, u = r.box((bl[:, 0] - bl[:, 2]).min(), (bl[:, 1] - bl[:, 2]).min(),
-                             (bl[:, 0] + bl[:, 2]).max(), obj.base)
-            r.paint(sl, _circles_mask(v, u, bl, clip_below=obj.base), BUSH, obj.inst)
+            sl, v, u = r.box((bl[:, 0] - bl[:, 2] / a).min(), (bl[:, 1] - bl[:, 2]).min(),
+                             (bl[:, 0] + bl[:, 2] / a).max(), obj.base)
+            r.paint(sl, _circles_mask(v, u, bl, a, clip_below=obj.base), BUSH, obj.inst)
     return r
 
 
 # -------------------------------------------------------------------------------------- rendering
-def _value_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
-    """Smooth noise in about [-1, 1]: a (cells+1)^2 grid of normals, smoothstep-interpolated to size^2.
+def _value_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    """Smooth noise in about [-1, 1]: a (cells+1)^2 grid of normals, smoothstep-interpolated to h x w.
 
-    The number of random draws does not depend on ``size``, so the texture is the same pattern at
-    every resolution.
+    The number of random draws does not depend on the size, so the texture is the same pattern at
+    every resolution (stretched with the image's aspect).
     """
     grid = rng.standard_normal((cells + 1, cells + 1)).astype(np.float32) * 0.5
-    t = (np.arange(size, dtype=np.float32) + 0.5) * (cells / size)
-    i = np.minimum(t.astype(np.int64), cells - 1)
-    f = t - i
-    f = f * f * (3 - 2 * f)
-    fy, fx = f[:, None], f[None, :]
-    top = grid[i][:, i] * (1 - fx) + grid[i][:, i + 1] * fx
-    bottom = grid[i + 1][:, i] * (1 - fx) + grid[i + 1][:, i + 1] * fx
+
+    def cell_and_weight(n):
+        t = (np.arange(n, dtype=np.float32) + 0.5) * (cells / n)
+        i = np.minimum(t.astype(np.int64), cells - 1)
+        f = t - i
+        return i, f * f * (3 - 2 * f)
+
+    iy, fy = cell_and_weight(h)
+    ix, fx = cell_and_weight(w)
+    fy, fx = fy[:, None], fx[None, :]
+    top = grid[iy][:, ix] * (1 - fx) + grid[iy][:, ix + 1] * fx
+    bottom = grid[iy + 1][:, ix] * (1 - fx) + grid[iy + 1][:, ix + 1] * fx
     return top * (1 - fy) + bottom * fy
 
 
@@ -398,18 +429,17 @@ def _blur121(img: np.ndarray) -> np.ndarray:
 
 
 def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray:
-    size = r.size
-    labels, v, u = r.labels, r.v, r.u
+    labels, v, u, a = r.labels, r.v, r.u, r.a
     # Size-independent textures first (same draws at every size), per-pixel noise last.
-    coarse = _value_noise(rng, size, 6)
-    medium = _value_noise(rng, size, 16)
-    fine = _value_noise(rng, size, 48)
-    img = np.zeros((size, size, 3), np.float32)
+    coarse = _value_noise(rng, r.h, r.w, 6)
+    medium = _value_noise(rng, r.h, r.w, 16)
+    fine = _value_noise(rng, r.h, r.w, 48)
+    img = np.zeros((r.h, r.w, 3), np.float32)
 
     def fill(mask, colour):
         img[mask] = colour if np.ndim(colour) == 1 else colour[mask]
 
-    ones = np.ones((size, size, 1), np.float32)
+    ones = np.ones((r.h, r.w, 1), np.float32)
     h = layout.horizon
 
     # Sky: vertical gradient to a pale horizon, with a warm glow around the sun.
@@ -417,7 +447,7 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
     sky = layout.sky_top * (1 - t) + layout.sky_low * t
     if layout.sun is not None:
         su, sv, sr = layout.sun
-        glow = np.exp(-((u - su) ** 2 + (v - sv) ** 2) / (2 * (3 * sr) ** 2))[..., None]
+        glow = np.exp(-(((u - su) * a) ** 2 + (v - sv) ** 2) / (2 * (3 * sr) ** 2))[..., None]
         sky = sky + 0.35 * glow * (_rgb([1.0, 0.9, 0.6]) - sky)
     sky = sky + 0.015 * coarse[..., None]
     fill(labels == SKY, sky)
@@ -426,7 +456,7 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
     # Clouds: white, greyer towards the bottom of each cloud, soft texture.
     cloud = labels == CLOUD
     if cloud.any():
-        shade = np.zeros((size, size), np.float32)
+        shade = np.zeros((r.h, r.w), np.float32)
         for inst, ell in layout.clouds:
             m = r.inst == inst
             cv, rv = ell[:, 1].mean(), ell[:, 3].max()
@@ -484,23 +514,23 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
     for t in layout.trees:
         reach = 2.5 * t.blobs[:, 2].max()
         cu, cv = t.x - layout.light[0] * reach * 0.5, t.base + 0.01
-        sl, sv, su_ = r.box(cu - reach, cv - reach * 0.3, cu + reach, cv + reach * 0.3)
-        inside = (((su_ - cu) / reach) ** 2 + ((sv - cv) / (reach * 0.25)) ** 2) <= 1
+        sl, sv, su_ = r.box(cu - reach / a, cv - reach * 0.3, cu + reach / a, cv + reach * 0.3)
+        inside = (((su_ - cu) * a / reach) ** 2 + ((sv - cv) / (reach * 0.25)) ** 2) <= 1
         m = inside & ground[sl]
         img[sl][m] *= 0.65
 
     light_u, light_v = layout.light
     for t in layout.trees:
         bl = t.blobs
-        sl, tv, tu = r.box(min((bl[:, 0] - bl[:, 2]).min(), t.x - t.trunk_w), (bl[:, 1] - bl[:, 2]).min(),
-                           max((bl[:, 0] + bl[:, 2]).max(), t.x + t.trunk_w), t.base)
+        sl, tv, tu = r.box(min((bl[:, 0] - bl[:, 2] / a).min(), t.x - t.trunk_w / a), (bl[:, 1] - bl[:, 2]).min(),
+                           max((bl[:, 0] + bl[:, 2] / a).max(), t.x + t.trunk_w / a), t.base)
         mine = r.inst[sl] == t.inst
         lab = labels[sl]
         cu, cv, rad = bl[:, 0].mean(), bl[:, 1].mean(), bl[:, 2].max()
         # Crown lit from the light's side: brightness follows the offset along the light direction.
-        lit = np.clip(((tu - cu) * light_u + (tv - cv) * light_v) / rad, -1.5, 1.5)
+        lit = np.clip(((tu - cu) * a * light_u + (tv - cv) * light_v) / rad, -1.5, 1.5)
         crown = t.colour * (1 + 0.22 * lit + 0.25 * medium[sl] + 0.15 * fine[sl])[..., None]
-        bark = _rgb([0.33, 0.21, 0.11]) * (1 + 0.15 * np.sin(np.pi * (tu - t.x) / max(t.trunk_w, 1e-3) * 3)
+        bark = _rgb([0.33, 0.21, 0.11]) * (1 + 0.15 * np.sin(np.pi * (tu - t.x) * a / max(t.trunk_w, 1e-3) * 3)
                                                + 0.1 * fine[sl])[..., None]
         out = img[sl]
         m = mine & (lab == TREE)
@@ -510,8 +540,8 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
 
     for bush in layout.bushes:
         bl = bush.blobs
-        sl, tv, tu = r.box((bl[:, 0] - bl[:, 2]).min(), (bl[:, 1] - bl[:, 2]).min(),
-                           (bl[:, 0] + bl[:, 2]).max(), bush.base)
+        sl, tv, tu = r.box((bl[:, 0] - bl[:, 2] / a).min(), (bl[:, 1] - bl[:, 2]).min(),
+                           (bl[:, 0] + bl[:, 2] / a).max(), bush.base)
         m = (r.inst[sl] == bush.inst) & (labels[sl] == BUSH)
         lit = np.clip((bush.base - tv) / (2 * bl[:, 2].max()), 0, 1)  # darker at the foot
         leaves = bush.colour * (0.75 + 0.35 * lit + 0.2 * fine[sl] + 0.1 * medium[sl])[..., None]
@@ -519,25 +549,55 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
 
     # Camera: exposure, a slight colour cast, softness and sensor noise.
     img = img * np.float32(layout.exposure) + layout.tint.astype(np.float32)
-    for _ in range(max(1, size // 128)):
+    for _ in range(max(1, r.h // 128)):
         img = _blur121(img)
     img = img + np.float32(0.012) * rng.standard_normal(img.shape, dtype=np.float32)
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------------- API
-def render_scene(seed: int | Sequence[int], size: int = 64) -> Scene:
+THINGS = (CLOUD, BUILDING, TREE, BUSH)       # classes whose objects get their own instance id on disk
+
+
+def size_hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """A square side or ``(h, w)`` as ``(h, w)``."""
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else size
+    return int(h), int(w)
+
+
+def render_scene(seed: int | Sequence[int], size: int | Sequence[int] = 64) -> Scene:
     """Compose and render one scene; the same ``seed`` (an int or a sequence of ints) gives identical arrays.
 
-    ``size`` is the side of the square image in pixels (at least 16).
+    ``size`` is the side of a square image or ``(h, w)``, in pixels (at least 16 each).
     """
-    if int(size) < 16:
+    h, w = size_hw(size)
+    if min(h, w) < 16:
         raise ValueError(f"size must be at least 16, got {size}")
     rng = np.random.default_rng(seed)
     layout = _sample_layout(rng)
-    raster = _rasterise(layout, int(size))
+    raster = _rasterise(layout, h, w)
     photo = _render(layout, raster, rng)
-    return Scene(labels=raster.labels, label_rgb=PALETTE[raster.labels], photo=photo, instances=raster.inst)
+    objects = {inst: {"class": "cloud"} for inst, _ in layout.clouds}
+    objects.update({b.inst: {"class": "building", "facade": b.facade} for b in layout.buildings})
+    objects.update({t.inst: {"class": "tree"} for t in layout.trees})
+    objects.update({b.inst: {"class": "bush"} for b in layout.bushes})
+    return Scene(labels=raster.labels, label_rgb=PALETTE[raster.labels], photo=photo, instances=raster.inst,
+                 objects=objects)
+
+
+def instance_ids(scene: Scene) -> tuple[np.ndarray, list[dict]]:
+    """The scene's instance map in the Cityscapes convention (module docstring), ``H x W`` int32, and one
+    record per visible thing: ``{"id": class * 1000 + k, "class": name, "pixels": area, ...attributes}``."""
+    out = scene.labels.astype(np.int32)
+    records = []
+    for c in THINGS:
+        mask = scene.labels == c
+        for k, obj in enumerate(np.unique(scene.instances[mask]).tolist()):
+            mine = mask & (scene.instances == obj)
+            out[mine] = c * 1000 + k
+            records.append({"id": c * 1000 + k, **scene.objects.get(obj, {"class": CLASSES[c]}),
+                            "pixels": int(mine.sum())})
+    return out, records
 
 
 def labels_to_rgb(labels: np.ndarray) -> np.ndarray:
@@ -576,26 +636,43 @@ def scene_seed(seed: int, index: int) -> list[int]:
     return [int(seed), int(index)]
 
 
-def write_dataset(out: str | Path, n: int, *, size: int = 64, seed: int = 0, val_fraction: float = 0.1,
-                  test_fraction: float = 0.1, layout: str = "ab", overwrite: bool = False,
+def _size_text(h: int, w: int) -> str:
+    return f"{h}" if h == w else f"{h}x{w}"
+
+
+def write_dataset(out: str | Path, n: int, *, size: int | Sequence[int] = 64, seed: int = 0,
+                  val_fraction: float = 0.1, test_fraction: float = 0.1, layout: str = "ab",
+                  class_ids: bool = False, instances: bool = False, overwrite: bool = False,
                   progress: bool | None = None) -> dict:
     """Write ``n`` scenes as a paired dataset under ``out`` and return the metadata written to meta.json.
 
     Layouts (both used by pix2pix-style readers):
 
-    - ``ab``: ``out/{train,val,test}/NNNNN.png``, each ``size x 2*size``: A (colour label map) on the
+    - ``ab``: ``out/{train,val,test}/NNNNN.png``, each ``h x 2w``: A (colour label map) on the
       left, B (photo) on the right, as in pix2pix's facades/cityscapes archives.
     - ``folders``: ``out/{train,val,test}/{A,B}/NNNNN.png`` with the same file name for a pair.
+
+    ``size`` is a square side or ``(h, w)``, e.g. ``(64, 128)`` for pix2pixHD's 2:1. Opt-in outputs
+    for pix2pixHD (the default output is unchanged by them):
+
+    - ``class_ids`` (folders layout): A is an 8-bit palette PNG whose pixels are the class ids, shown
+      in :data:`PALETTE`: ``read_label_map`` gives the ids, ``read_image`` the same colours as before.
+    - ``instances``: ``SPLIT/instance/NNNNN.png``, 16-bit instance ids (:func:`instance_ids`), and
+      ``SPLIT/instances.json``: per image, its things with their attributes (a building's ``facade``,
+      the index of its base colour in meta.json's ``facade_colours``).
 
     Image ``i`` (numbered across splits: train first, then val, then test) is
     ``render_scene(scene_seed(seed, i), size)``, so any file can be regenerated from meta.json.
     The folder appears complete or not at all (it is built in a temporary sibling and renamed).
     """
     out = Path(out)
-    if size < 16:
-        raise UserError(f"--size must be at least 16, got {size}")
+    h, w = size_hw(size)
+    if min(h, w) < 16:
+        raise UserError(f"--size must be at least 16, got {_size_text(h, w)}")
     if layout not in LAYOUTS:
         raise UserError(f"--layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
+    if class_ids and layout != "folders":
+        raise UserError("--class-ids needs --layout folders: an A|B image cannot hold class ids beside a photo")
     counts = split_counts(n, val_fraction, test_fraction)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
@@ -608,17 +685,26 @@ def write_dataset(out: str | Path, n: int, *, size: int = 64, seed: int = 0, val
         "seed": int(seed),
         "seed_rule": "image i (numbered across splits, train then val then test) = "
                      "render_scene(seed=[seed, i], size)",
-        "size": int(size),
+        "size": h if h == w else [h, w],
         "layout": layout,
-        "a": "colour label map (palette below)",
+        "a": "class-id map: 8-bit palette PNG, pixel = class id, shown in the colours below" if class_ids
+             else "colour label map (palette below)",
         "b": "rendered photo",
         "counts": counts,
         "classes": [{"id": i, "name": name, "color": [int(c) for c in PALETTE[i]]}
                     for i, name in enumerate(CLASSES)],
     }
+    if class_ids:
+        meta["class_ids"] = True
+    if instances:
+        meta["instances"] = True
+        meta["instance"] = ("SPLIT/instance/NNNNN.png: 16-bit ids, class * 1000 + k for things "
+                            f"({', '.join(CLASSES[c] for c in THINGS)}; k from 0 per class and image), "
+                            "the class id for every other pixel; SPLIT/instances.json: each image's things")
+        meta["facade_colours"] = [[round(float(c), 3) for c in rgb] for rgb in _FACADE_COLOURS]
     digits = max(5, len(str(n - 1)))    # zero-padded names sort in generation order
     index = 0
-    with atomic_dir(out) as tmp, tqdm(total=n, desc=f"scenes {size}px", unit="img",
+    with atomic_dir(out) as tmp, tqdm(total=n, desc=f"scenes {_size_text(h, w)}px", unit="img",
                                       disable=(n < 200) if progress is None else not progress) as bar:
         # mkdtemp makes the folder private (0700); give the dataset the user's usual permissions.
         umask = os.umask(0)
@@ -628,11 +714,9 @@ def write_dataset(out: str | Path, n: int, *, size: int = 64, seed: int = 0, val
             if counts[split] == 0:
                 continue
             folder = tmp / split
-            if layout == "folders":
-                (folder / "A").mkdir(parents=True)
-                (folder / "B").mkdir(parents=True)
-            else:
-                folder.mkdir(parents=True)
+            for sub in (["A", "B"] if layout == "folders" else [""]) + (["instance"] if instances else []):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+            things = {}
             for _ in range(counts[split]):
                 scene = render_scene(scene_seed(seed, index), size)
                 name = f"{index:0{digits}d}.png"
@@ -641,9 +725,65 @@ def write_dataset(out: str | Path, n: int, *, size: int = 64, seed: int = 0, val
                     Image.fromarray(np.concatenate([scene.label_rgb, scene.photo], axis=1)).save(
                         folder / name, compress_level=3)
                 else:
-                    Image.fromarray(scene.label_rgb).save(folder / "A" / name, compress_level=3)
+                    a = label_map_image(scene.labels, PALETTE) if class_ids else Image.fromarray(scene.label_rgb)
+                    a.save(folder / "A" / name, compress_level=3)
                     Image.fromarray(scene.photo).save(folder / "B" / name, compress_level=3)
+                if instances:
+                    ids, things[name] = instance_ids(scene)
+                    label_map_image(ids, bits=16).save(folder / "instance" / name, compress_level=3)
                 index += 1
                 bar.update(1)
+            if instances:
+                lines = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in things.items())
+                atomic_write_text(folder / "instances.json", "{\n" + lines + "\n}\n")   # one image a line
         atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+# ------------------------------------------------------------------------------------ data check
+@register_check("scenes", "a dataset written by `condsynth data synth scenes`: meta.json, pairs per split "
+                          "against its counts, label maps (colours or class ids) and instance maps")
+def check_scenes(root: Path) -> Report:
+    from condsynth.data.translation import PairedDataConfig, PairedImageDataset
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        raise UserError(f"{meta_path}: not found; a scenes dataset has one (condsynth data synth scenes writes it)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{meta_path}: not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("world") != WORLD_NAME:
+        raise UserError(f"{meta_path}: not the meta.json of a scenes dataset (world "
+                        f"{meta.get('world') if isinstance(meta, dict) else None!r})")
+    paired = check_dataset("pix2pix", root)
+    report = Report("scenes", root, lines=list(paired.lines), warnings=list(paired.warnings),
+                    counts=dict(paired.counts))
+    for split, n in meta.get("counts", {}).items():
+        if paired.counts.get(split, 0) != n:
+            raise UserError(f"{root / split}: {paired.counts.get(split, 0)} pairs, but meta.json counts {n}")
+    if meta.get("world_version") != WORLD_VERSION:
+        report.warnings.append(f"written by world version {meta.get('world_version')}; this condsynth renders "
+                               f"version {WORLD_VERSION} (the same seed gives other images now)")
+    stats = LabelStats()
+    for split in paired.counts:
+        cfg = PairedDataConfig(root=str(root), label_a=bool(meta.get("class_ids")),
+                               instances=bool(meta.get("instances")))
+        ds = PairedImageDataset(cfg, split, train=False)
+        for i in range(len(ds)):
+            a, _, inst, _ = ds.read_arrays(i)
+            where = ds.items[i][0]
+            labels = a[..., 0] if cfg.label_a else rgb_to_labels(a)
+            if cfg.label_a and labels.max() >= len(CLASSES):
+                raise UserError(f"{where}: class id {labels.max()} out of range 0..{len(CLASSES) - 1}")
+            if not cfg.label_a and not np.array_equal(PALETTE[labels], a):
+                raise UserError(f"{where}: label colours outside the palette (resized or saved lossily?)")
+            stats.add(labels)
+            if inst is not None:
+                expected = np.where(inst[..., 0] >= 1000, inst[..., 0] // 1000, inst[..., 0])
+                if not np.array_equal(expected, labels) or not np.isin(np.unique(inst[inst >= 1000] // 1000),
+                                                                       THINGS).all():
+                    raise UserError(f"{ds.instance_files[i]}: instance ids do not match the label map "
+                                    f"(class * 1000 + k for {', '.join(CLASSES[c] for c in THINGS)}, else the class)")
+    report.lines += stats.lines(names=dict(enumerate(CLASSES)))
+    report.counts["pixels"] = dict(stats.pixels)
+    return report

@@ -1,8 +1,7 @@
-"""Metric runs over files on disk: folders / videos in, a :class:`MetricRecord` out.
+"""File-level Inception runs: ``condsynth eval fid / kid / fid-stats / is``.
 
-These are what ``condsynth eval`` calls; they are plain functions so that notebooks and the
-training-time evaluation can call them too. Every record carries the protocol: backend, weights
-file and sha256, sample counts, input resolution, resize method, splits, seed.
+Every record carries the protocol: backend, weights file and sha256, sample counts, input
+resolution, resize method, splits, seed.
 """
 
 from __future__ import annotations
@@ -10,16 +9,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from condsynth.errors import UserError
 from condsynth.metrics.features import RESIZE_MODES, FeatureBackend, describe_resize, get_backend
 from condsynth.metrics.fid import (centred_factor, feature_statistics, frechet_distance_general,
                                    kernel_inception_distance, load_statistics, save_statistics)
-from condsynth.metrics.image_quality import ms_ssim, psnr, ssim
 from condsynth.metrics.inception_score import inception_score_from_logits
-from condsynth.metrics.inputs import ImageFolder, is_video, paired_files, read_pair, read_video_frames
+from condsynth.metrics.inputs import ImageFolder
 from condsynth.metrics.record import MetricRecord
 
 
@@ -158,71 +155,3 @@ def run_inception_score(folder, *, backend: str = "auto", weights: str | None = 
                         split=split or f"{splits} consecutive splits of N//{splits}",
                         inputs={"folder": str(folder.folder)}, notes=notes,
                         extra={"num_logits": int(logits.shape[1]), "drop_first_logit": drop_first_logit})
-
-
-PAIRED = {"ssim": ssim, "psnr": psnr, "msssim": ms_ssim}
-
-
-def _frame_pairs(a: Path, b: Path):
-    """Yield (name, x, y) uint8 pairs from two folders or two videos."""
-    if is_video(a) or is_video(b):
-        fa, fb = read_video_frames(a), read_video_frames(b)
-        if len(fa) != len(fb):
-            raise UserError(f"{b}: has {len(fb)} frames but {a} has {len(fa)}; compare videos of equal length")
-        for i, (x, y) in enumerate(zip(fa, fb)):
-            if x.shape != y.shape:
-                raise UserError(f"{b}: frame {i} is {y.shape[1]}x{y.shape[0]} but {a} is {x.shape[1]}x{x.shape[0]}")
-            yield f"frame{i:05d}", x, y
-        return
-    for pa, pb in paired_files(a, b):
-        x, y = read_pair(pa, pb)
-        yield pa.name, x, y
-
-
-def _luma(img: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma as uint8 (PIL's 'L', the same weights as OpenCV's BGR2GRAY): ``H x W x 1``."""
-    from PIL import Image
-    return np.asarray(Image.fromarray(img).convert("L"))[..., None]
-
-
-def run_paired(metric: str, dir_a, dir_b, *, data_range: float = 255.0, split: str | None = None,
-               gray: bool = False, psnr_channels: str = "mean") -> MetricRecord:
-    """SSIM / PSNR / MS-SSIM between same-named images of two folders (or frames of two videos).
-
-    ``dir_a`` is the reference (ground truth), ``dir_b`` the generated set. Images are compared as
-    uint8 RGB values with ``data_range`` 255, or as their luma with ``gray`` (ATVGnet's evaluation
-    computes PSNR on grayscale frames). ``psnr_channels='sum'`` is thesis Eq. 2.9 read literally.
-    """
-    if metric == "psnr":
-        def fn(p, t, data_range):  # bind the channel reduction
-            return psnr(p, t, data_range=data_range, channels=psnr_channels)
-    else:
-        fn = PAIRED[metric]
-    scores, names, res = [], [], set()
-    for name, x, y in _frame_pairs(Path(dir_a), Path(dir_b)):
-        if gray:
-            x, y = _luma(x), _luma(y)
-        tx = torch.from_numpy(x).permute(2, 0, 1)[None].double()
-        ty = torch.from_numpy(y).permute(2, 0, 1)[None].double()
-        scores.append(float(fn(ty, tx, data_range=data_range)[0]))
-        names.append(name)
-        res.add((x.shape[1], x.shape[0]))
-    s = np.array(scores)
-    finite = np.isfinite(s)
-    values = {"mean": float(s[finite].mean()) if finite.any() else float("inf"),
-              "std": float(s[finite].std()) if finite.any() else 0.0}
-    if metric == "psnr":
-        values["num_identical"] = int((~finite).sum())
-    proto = {"ssim": "Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, valid windows, per-channel mean",
-             "msssim": "5 scales, betas (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), 2x2 average pooling, "
-                       "Gaussian 11x11 sigma 1.5",
-             "psnr": "10 log10(L^2/MSE), MSE over pixels and "
-                     + ("channels" if psnr_channels == "mean" else "summed channels (thesis Eq. 2.9 literally)")
-                     + ", mean over images; identical pairs (inf) excluded from the mean"}[metric]
-    return MetricRecord(metric=metric, values=values, num_samples=len(scores),
-                        backend="condsynth.metrics.image_quality",
-                        resolution=sorted(res) if len(res) > 1 else list(next(iter(res))), resize=None, split=split,
-                        inputs={"reference": str(dir_a), "generated": str(dir_b)},
-                        extra={"data_range": data_range, "protocol": proto,
-                               "colour": "luma (ITU-R 601, uint8)" if gray else "RGB",
-                               "per_item": dict(zip(names, [v if np.isfinite(v) else "inf" for v in scores]))})

@@ -1,4 +1,4 @@
-"""File-level runs for ``condsynth eval age`` (Table 4.2 protocol) and ``condsynth eval age-train``."""
+"""File-level runs: ``condsynth eval age`` (Table 4.2 protocol) and ``condsynth eval age-train``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from condsynth.data.utkface import AGE_GROUP_NAMES, UTKFaceDataset, parse_utkfac
 from condsynth.errors import UserError
 from condsynth.io.images import list_images, read_image, uint8_to_tensor
 from condsynth.io.weights import sha256_of
-from condsynth.metrics.age import (AgeAccuracy, AgeRegressor, format_age_table, load_age_regressor,
+from condsynth.metrics.age import (AgeAccuracy, AgeRegressor, age_rows, format_age_table, load_age_regressor,
                                    save_age_regressor, train_age_regressor)
 from condsynth.metrics.record import MetricRecord
 
@@ -62,10 +62,11 @@ def run_age_accuracy(real_dir, fake_dir, estimator: str, *, method: str = "gener
     for g in common:
         metric.update(_estimate(model, real[g], size), [g], real=True)
         metric.update(_estimate(model, fake[g], size), [g], real=False)
-    rows = metric.compute()
+    out = metric.compute()
+    rows = age_rows(out)
     table = format_age_table(rows, method)
     return MetricRecord(
-        metric="age-accuracy", values={"rows": rows, "mean_abs_diff": float(np.mean([r["abs_diff"] for r in rows]))},
+        metric="age-accuracy", values={"rows": rows, "mean_abs_diff": float(out["mean_abs_diff"])},
         num_samples={"real": sum(r["n_real"] for r in rows), "fake": sum(r["n_fake"] for r in rows)},
         backend="condsynth AgeRegressor", weights_file=str(estimator), weights_sha256=sha256_of(estimator),
         resolution=[size, size], resize=f"bilinear (antialiased) to {size}x{size}", split=split,

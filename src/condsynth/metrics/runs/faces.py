@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from condsynth.errors import UserError
+from condsynth.io.faces import FaceAnalyzer
 from condsynth.io.images import read_image
-from condsynth.metrics.faces import FaceAnalyzer
-from condsynth.metrics.inputs import is_video, paired_files, read_video_frames
+from condsynth.io.video import is_video, read_frames
+from condsynth.metrics.base import to_python
+from condsynth.metrics.inputs import paired_files
 from condsynth.metrics.lmd import LMD
 from condsynth.metrics.record import MetricRecord
 from condsynth.metrics.verification import DEFAULT_THRESHOLD, FaceVerification, descriptor_distance
@@ -17,7 +19,7 @@ from condsynth.metrics.verification import DEFAULT_THRESHOLD, FaceVerification, 
 
 def _frames(source: Path) -> list[tuple[str, np.ndarray]]:
     if is_video(source):
-        return [(f"frame {i}", f) for i, f in enumerate(read_video_frames(source))]
+        return [(f"frame {i}", f) for i, f in enumerate(read_frames(source))]
     return [("", read_image(source))]
 
 
@@ -81,7 +83,7 @@ def run_lmd(reference, generated, *, region: str = "mouth", size: int | None = N
         res.add((w, h))
         scale = (size / w, size / h) if size else (1.0, 1.0)
         metric.update(la[None], lb[None], scale=scale)
-    out = metric.compute()
+    out = to_python(metric.compute())
     if out["frames"] == 0:
         raise UserError(f"{b}: no generated frame has a detectable face; LMD is undefined")
     unit = f"pixels of a {size}x{size} frame" if size else "pixels of the native frame"
@@ -125,7 +127,7 @@ def run_verification(a, b, *, threshold: float = DEFAULT_THRESHOLD, split: str |
             descs.append(fa.descriptor(img, face))
         metric.update(descs[0][None], descs[1][None])
         per_pair[f"{pa.name}|{pb.name}"] = float(descriptor_distance(descs[0], descs[1])[0])
-    out = metric.compute()
+    out = to_python(metric.compute())
     return MetricRecord(
         metric="verify", values={k: out[k] for k in ("mean_distance", "mean_cosine", "verification_rate")},
         num_samples=out["pairs"], backend="dlib face_recognition_model_v1 (128-D ResNet)",

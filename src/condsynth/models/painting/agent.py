@@ -1,0 +1,425 @@
+"""The attention-aware painting agent (thesis Sec. 6.3.3): model-based DDPG with an attention
+module, feature-masked rewards and a focus reward.
+
+Its parts, each in its own file: the environment (renderer, compositing, replay) in :mod:`.env`,
+the attention module (Sec. 6.3.3.1) in :mod:`.attention`, the feature masks and L_vgg
+(Sec. 6.3.3.2) in :mod:`.feature_masks`. This file puts them together:
+
+1. **Rewards** (:meth:`PaintingAgent.reward`): R = sigma R_m + eta R_focus (Eq. 6.4-6.8), or
+   LearningToPaint's WGAN reward and a plain L2 reward as baselines.
+2. **The method** (Eq. 6.9): the actor (ResNet-18, BN) and critic (ResNet-18, weight norm) of a
+   model-based DDPG; each training step is one batched environment step plus DDPG updates, each
+   update trains the attention module (Eq. 6.3), the critic, the actor, then the target networks.
+3. **Inference**: :func:`paint_with_actor`.
+
+Every choice the thesis leaves open is a field of :class:`PaintingAgentConfig`; docs/painting.md
+lists each deviation and the option that controls it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import torch
+import torch.nn.functional as F
+
+from condsynth.data.painting import PaintingDataConfig, build_painting_dataset
+from condsynth.data.synth.strokes import STROKE_PARAMS
+from condsynth.errors import ConfigError
+from condsynth.losses.gan import gradient_penalty
+from condsynth.losses.reconstruction import MaskedRecon
+from condsynth.models.base import Method
+from condsynth.models.painting.attention import AttentionModule, attention_loss
+from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, step_canvas
+from condsynth.models.painting.feature_masks import FeatureMasks
+from condsynth.models.painting.renderer import load_renderer
+from condsynth.nn.blocks import coord_planes, resize, soft_update
+from condsynth.nn.discriminators import LTPCritic
+from condsynth.nn.resnet import ResNet18
+
+# =============================================================================================
+# The method: model-based DDPG with the attention module and the thesis's rewards (Eq. 6.4-6.9)
+# =============================================================================================
+
+@dataclass
+class PaintingAgentConfig:
+    # environment
+    size: int = 128                     # canvas (Sec. 6.4.1)
+    focus_size: int = 64                # attention / focus-reward resolution
+    bundle: int = 5                     # k strokes per action
+    max_step: int = 80                  # T_max: 80 steps = 400 strokes (LTP CelebA default: 40)
+    renderer: str = "condsynth/assets/painting/renderer"   # checkpoint folder, or package asset
+    # networks
+    attention: bool = True              # attention module + focused canvas in the actor's input
+    actor_width: int = 64               # ResNet-18 first-stage width (paper: 64)
+    critic_width: int = 64
+    net_input_size: int = 128           # actor/critic input resolution (paper: 128)
+    attention_width: int = 64
+    attention_unet_width: int = 32
+    attention_res_blocks: int = 4
+    feature_mask_input: bool = True     # f^17_mask as an actor/critic input channel
+    # rewards  R = sigma R_m + eta R_focus   (Eq. 6.8)
+    reward: Literal["thesis", "wgan", "l2"] = "thesis"   # wgan: LearningToPaint's baseline reward
+    feature_mask: Literal["vgg", "saliency", "ground_truth", "none"] = "vgg"
+    vgg_weights: Optional[str] = None
+    vgg_weight: float = 1.0             # weight of L_vgg inside L_m (0 disables, no VGG needed)
+    use_focus_reward: bool = True
+    focus_reward: Literal["neg", "fg_improve"] = "neg"   # Eq. 6.7, see reward()
+    sigma: float = 2.0
+    eta: float = 1.0
+    trunc_lambda: float = 1.0           # lambda of the truncated L1
+    reward_scale: float = 1.0           # multiplies R (LTP's L2 reward is O(1e-3) per step too)
+    # DDPG (LTP's values)
+    gamma: float = 0.95 ** 5
+    tau: float = 0.001
+    actor_lr: float = 1e-3
+    critic_lr: float = 3e-4
+    attention_lr: float = 2e-4
+    gan_lr: float = 3e-4
+    replay_capacity: int = 64_000       # 800 x max_step
+    batch_size: int = 96
+    warmup: int = 400                   # env steps (of the whole batch of envs) before updates
+    updates_per_step: float = 0.25      # LTP: 10 updates per 40-step episode
+    noise_std: float = 0.0              # LTP: no exploration noise
+    joint_attention: bool = True        # thesis: attention module and actor optimised jointly
+                                        # (the actor's loss also trains the attention module
+                                        # through the focused canvas); false: L_rec only (spec [R])
+
+
+class PaintingAgent(Method):
+    """Model-based DDPG painter (Eq. 6.9) with the attention module and the thesis's rewards.
+
+    The replay buffer and the running episode live in this object, not in checkpoints yet."""
+
+    name = "painting_agent"
+    ModelConfig = PaintingAgentConfig
+    DataConfig = PaintingDataConfig
+    inference_network = "actor"
+
+    def __init__(self, model_cfg: PaintingAgentConfig, data_cfg, for_inference: bool = False):
+        super().__init__(model_cfg, data_cfg)
+        from condsynth.models.painting import resolve_asset   # the package's asset lookup, for now
+        c = model_cfg
+        self.renderer = load_renderer(resolve_asset(c.renderer))
+        if self.renderer.cfg.size != c.size:
+            raise ConfigError(f"model.size is {c.size} but the renderer {c.renderer} draws "
+                              f"{self.renderer.cfg.size}x{self.renderer.cfg.size} strokes")
+        if getattr(data_cfg, "size", c.size) != c.size:
+            raise ConfigError(f"data.size ({data_cfg.size}) must equal model.size ({c.size})")
+        self.masks = FeatureMasks(c.feature_mask if c.reward != "wgan" else "none", c.vgg_weights,
+                                  vgg_perceptual=(c.reward == "thesis" and c.vgg_weight > 0 and not for_inference))
+        # min(|x - y|, lambda) * f_mask, averaged per image: L_m's first term (Eq. 6.4) and L_focus (Eq. 6.6)
+        self.truncated_l1 = MaskedRecon("l1", "per_sample", truncate=c.trunc_lambda, normalize="elements")
+        self.actor = ResNet18(self.actor_channels(), c.bundle * STROKE_PARAMS, c.actor_width, norm=True)
+        self.critic = ResNet18(self.critic_channels(), 1, c.critic_width, norm=False)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.attention = AttentionModule(c.attention_width, c.attention_unet_width, c.attention_res_blocks,
+                                         size=c.focus_size) if c.attention else None
+        self.disc = LTPCritic() if c.reward == "wgan" else None
+        self.disc_target = copy.deepcopy(self.disc).requires_grad_(False) if self.disc is not None else None
+        self.register_buffer("coords", coord_planes(c.net_input_size))
+        # environment and replay state: lives here, not in checkpoints
+        self.replay = self.store = None
+        self.env = None
+        self.updates_credit = 0.0
+        self.env_steps = 0
+        self.episodes = 0
+
+    # ---- shapes of the state
+    @property
+    def _mask_input(self) -> bool:
+        return self.model_cfg.feature_mask_input and self.model_cfg.reward != "wgan"
+
+    def actor_channels(self) -> int:
+        n = 9                                   # C_t, I, t/T, coords (LTP)
+        if self.model_cfg.attention:
+            n += 3                              # up(F_t)
+        return n + int(self._mask_input)        # f^17_mask
+
+    def critic_channels(self) -> int:
+        return 12 + int(self._mask_input)       # C_t, C_t+1, I, t/T, coords (+ f^17_mask)
+
+    def networks(self):
+        nets = {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
+                "critic_target": self.critic_target, "renderer": self.renderer}
+        if self.attention is not None:
+            nets["attention"] = self.attention
+        if self.disc is not None:
+            nets["disc"] = self.disc
+            nets["disc_target"] = self.disc_target
+        return nets
+
+    def configure_optimizers(self, train_cfg):
+        c = self.model_cfg
+        opts = {"actor": torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr),
+                "critic": torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)}
+        if self.attention is not None:
+            opts["attention"] = torch.optim.Adam(self.attention.parameters(), lr=c.attention_lr)
+        if self.disc is not None:
+            opts["disc"] = torch.optim.Adam(self.disc.parameters(), lr=c.gan_lr, betas=(0.5, 0.999))
+        return opts
+
+    def build_dataset(self, split: str):
+        return build_painting_dataset(self.data_cfg, split)
+
+    # ---- state tensors
+    @contextlib.contextmanager
+    def _frozen_attention(self):
+        """The attention module with frozen weights and eval-mode BatchNorm, restored afterwards
+        (gradients still flow to its input)."""
+        att = self.attention
+        was, flags = att.training, [p.requires_grad for p in att.parameters()]
+        att.eval().requires_grad_(False)
+        try:
+            yield att
+        finally:
+            for p, flag in zip(att.parameters(), flags):
+                p.requires_grad_(flag)
+            att.train(was)
+
+    def focus(self, canvas):
+        """F_t = Att(C_t) as a state input: no gradient."""
+        if self.attention is None:
+            return None
+        with torch.no_grad(), self._frozen_attention() as att:
+            return att(canvas)
+
+    def _net_input(self, parts: list, tfrac: torch.Tensor) -> torch.Tensor:
+        """The state channels at the networks' resolution, plus the t/T plane and CoordConv (LTP)."""
+        x = resize(torch.cat(parts, 1), self.model_cfg.net_input_size)
+        b, s = x.shape[0], x.shape[-1]
+        return torch.cat([x, tfrac.view(b, 1, 1, 1).expand(b, 1, s, s), self.coords.expand(b, -1, -1, -1)], 1)
+
+    def actor_input(self, canvas, target, fm17, tfrac, focus=None):
+        parts = [canvas, target] + ([fm17] if self._mask_input else [])
+        if self.model_cfg.attention:
+            parts.append(resize(focus, canvas.shape[-2:]))
+        return self._net_input(parts, tfrac)
+
+    def critic_input(self, c0, c1, target, fm17, tfrac):
+        return self._net_input([c0, c1, target] + ([fm17] if self._mask_input else []), tfrac)
+
+    def act(self, actor, canvas, target, fm17, t, max_step=None, focus=None):
+        tfrac = torch.as_tensor(t, dtype=canvas.dtype, device=canvas.device).expand(canvas.shape[0]) \
+            / float(max_step or self.model_cfg.max_step)
+        if focus is None:
+            focus = self.focus(canvas)
+        return torch.sigmoid(actor(self.actor_input(canvas, target, fm17, tfrac, focus)))
+
+    # ---- rewards (Eq. 6.4-6.8), computed inside the graph
+    def reward(self, c0, c1, alpha, cstroke, target, fm17, fm2, vgg_t, f0=None, f1=None, mask=None):
+        """R(C_t, a_t) per image, and a dict of its parts for logging."""
+        c = self.model_cfg
+        if c.reward == "wgan":
+            d = self.disc_target
+            r = d(target, c1) - d(target, c0)                      # r = D'(I, C_{t+1}) - D'(I, C_t)
+            return r * c.reward_scale, {"r_gan": r.mean()}
+        if c.reward == "l2":
+            r = (c0 - target).pow(2).flatten(1).mean(1) - (c1 - target).pow(2).flatten(1).mean(1)
+            return r * c.reward_scale, {"r_l2": r.mean()}
+        lm0 = self.truncated_l1(c0, target, fm17)                  # Eq. 6.4, L_m(t)
+        lm1 = self.truncated_l1(c1, target, fm17)                  #          L_m(t+1)
+        parts = {"l1_masked": lm1.mean()}
+        r_m = lm0 - lm1                                            # Eq. 6.5, R_m = L_m(t) - L_m(t+1)
+        if c.vgg_weight > 0:
+            pv0 = self.masks.perceptual(c0, vgg_t)
+            pv1 = self.masks.perceptual(c1, vgg_t)
+            r_m = r_m + c.vgg_weight * (pv0 - pv1)
+            parts["l_vgg"] = pv1.mean()
+        r = c.sigma * r_m                                          # Eq. 6.8, sigma * R_m
+        parts["r_m"] = r_m.mean()
+        if c.use_focus_reward and self.attention is not None:
+            f0 = self.focus(c0) if f0 is None else f0              # F_t (detached)
+            s = c.focus_size
+            if c.focus_reward == "neg":
+                # Eq. 6.6 with the strokes blended onto F_t; Eq. 6.7 read causally as
+                # R_focus(t) = -L_focus(t) (spec 3.6: L_focus(t+1) would need the next action).
+                f1 = self.focus(c1) if f1 is None else f1          # F_{t+1}
+                b, k = alpha.shape[:2]
+                a_small = resize(alpha.flatten(0, 1), s).view(b, k, 1, s, s)
+                c_small = resize(cstroke.flatten(0, 1), s).view(b, k, 3, s, s)
+                blend = composite(f0, a_small, c_small)            # B_t: strokes over F_t
+                r_focus = -self.truncated_l1(blend, f1, fm2)       # Eq. 6.6
+            else:
+                # "fg_improve" (spec 3.6 variant b), in Eq. 6.7's difference form:
+                # R_focus = D(t) - D(t+1), D = mean(min(|F - down(I * M)|, lambda) * f^2_mask); the
+                # gradient reaches the action through Att(C_{t+1}) (module frozen in this pass).
+                goal = resize(target * (mask if mask is not None else 1.0), s)
+                if f1 is None:
+                    with self._frozen_attention() as att:
+                        f1 = att(c1)
+                r_focus = self.truncated_l1(f0, goal, fm2) - self.truncated_l1(f1, goal, fm2)
+            r = r + c.eta * r_focus                                # Eq. 6.8, + eta * R_focus
+            parts["r_focus"] = r_focus.mean()
+        return r * c.reward_scale, parts
+
+    # ---- environment (one batched env step per training step)
+    @torch.no_grad()
+    def _reset(self, batch, device):
+        c = self.model_cfg
+        img = batch["image"].to(device)
+        mask = batch["mask"].to(device)
+        has = batch["has_mask"].to(device).float()
+        b = img.shape[0]
+        fm17, fm2 = self.masks.masks(img, mask, c.size, c.focus_size)
+        if self.replay is None:
+            self.replay = ReplayBuffer(c.replay_capacity, c.size, c.bundle)
+            episodes_kept = c.replay_capacity // max(1, b * c.max_step) + 2
+            self.store = TargetStore(episodes_kept * b)
+        slots = torch.arange(b) + self.episodes * b
+        self.store.put(slots, img, mask, has, fm17, fm2)
+        self.env = {"canvas": torch.zeros_like(img), "target": img, "fm17": fm17, "t": 0, "slots": slots}
+        self.episodes += 1
+
+    @torch.no_grad()
+    def _env_step(self):
+        c, e = self.model_cfg, self.env
+        was = self.actor.training
+        self.actor.eval()
+        a = self.act(self.actor, e["canvas"], e["target"], e["fm17"], e["t"])
+        self.actor.train(was)
+        if c.noise_std > 0:
+            a = (a + c.noise_std * torch.randn_like(a)).clamp(0, 1)
+        self.replay.add(e["canvas"], a, e["t"], e["slots"])
+        e["canvas"] = step_canvas(self.renderer, e["canvas"], a, c.bundle)[0]
+        e["t"] += 1
+        self.env_steps += 1
+
+    def training_step(self, batch, ctx):
+        """One batched environment step, then ``updates_per_step`` DDPG updates (after warm-up).
+
+        The batch holds the targets of the next episode; it is used when an episode ends.
+        """
+        c = self.model_cfg
+        if self.env is None or self.env["t"] >= c.max_step:
+            self._reset(batch, ctx.device)
+        self._env_step()
+        logs = {}
+        if self.env["t"] >= c.max_step:
+            logs["env_l2"] = float((self.env["canvas"] - self.env["target"]).pow(2).mean())
+        if self.env_steps < c.warmup:
+            return logs
+        self.updates_credit += c.updates_per_step
+        while self.updates_credit >= 1.0:
+            self.updates_credit -= 1.0
+            logs.update(self.update(ctx))
+        return logs
+
+    def _gan_step(self, ctx, target, canvas):
+        """WGAN-GP step of LTP's reward discriminator: real (I, I) vs fake (I, C), lambda_gp = 10,
+        the penalty on the whole 6-channel interpolate; target D soft-updated with tau = 0.001."""
+        d = ctx.nets["disc"]
+        real, fake = d(target, target), d(target, canvas)
+        gp = gradient_penalty(lambda x: d(x[:, :3], x[:, 3:]), torch.cat([target, target], 1),
+                              torch.cat([target, canvas], 1))
+        loss = fake.mean() - real.mean() + 10.0 * gp
+        ctx.backward(loss)
+        ctx.step("disc")
+        soft_update(self.disc_target, self.disc, 0.001)
+        return {"loss_disc": loss.detach()}
+
+    def update(self, ctx):
+        c = self.model_cfg
+        dev = ctx.device
+        c0, act, t, slot = self.replay.sample(c.batch_size)
+        c0, act, t = c0.to(dev), act.to(dev), t.to(dev)
+        img, mask, has, fm17, fm2 = self.store.get(slot, dev)
+        logs = {}
+        vgg_t = self.masks.perceptual_targets(img) if (c.reward == "thesis" and c.vgg_weight > 0) else None
+        T = float(c.max_step)
+
+        # 1. attention module, Eq. 6.3 (only images with a known foreground mask)
+        if self.attention is not None and bool((has > 0).any()):
+            sel = has > 0
+            loss_att = attention_loss(ctx.nets["attention"], c0[sel], mask[sel])
+            ctx.backward(loss_att)
+            ctx.step("attention")
+            logs["loss_attention"] = loss_att.detach()
+
+        # 2. critic: y = R(s,a) + gamma (1 - d) [R(s',a') + V'(s', T(s',a'))]   (Eq. 6.9)
+        with torch.no_grad():
+            c1, al1, cs1 = step_canvas(self.renderer, c0, act, c.bundle)
+        if self.disc is not None:
+            with torch.enable_grad():
+                logs.update(self._gan_step(ctx, img, c1))
+        with torch.no_grad():
+            f0, f1 = self.focus(c0), self.focus(c1)        # F_t, F_{t+1}, shared by the terms below
+            r0, parts = self.reward(c0, c1, al1, cs1, img, fm17, fm2, vgg_t, f0, f1, mask)
+            self.actor_target.eval()
+            a1 = self.act(self.actor_target, c1, img, fm17, t + 1, focus=f1)
+            c2, al2, cs2 = step_canvas(self.renderer, c1, a1, c.bundle)
+            r1, _ = self.reward(c1, c2, al2, cs2, img, fm17, fm2, vgg_t, f1, None, mask)
+            v1 = self.critic_target(self.critic_input(c1, c2, img, fm17, (t + 2).float() / T)).squeeze(1)
+            done = (t + 1 >= c.max_step).float()
+            y = r0 + c.gamma * (1 - done) * (r1 + v1)
+        v0 = ctx.nets["critic"](self.critic_input(c0, c1, img, fm17, (t + 1).float() / T)).squeeze(1)
+        loss_critic = F.mse_loss(r0 + v0, y)
+        ctx.backward(loss_critic)
+        ctx.step("critic")
+
+        # 3. actor: maximise R(s, mu(s)) + V(s, T(s, mu(s))), through the frozen renderer
+        self.critic.requires_grad_(False)
+        joint = c.joint_attention and self.attention is not None
+        f_act = self.attention(c0) if joint else f0            # joint: actor gradients reach the module
+        a = self.act(ctx.nets["actor"], c0, img, fm17, t, focus=f_act)
+        c1a, ala, csa = step_canvas(self.renderer, c0, a, c.bundle)
+        ra, _ = self.reward(c0, c1a, ala, csa, img, fm17, fm2, vgg_t, f0, None, mask)
+        va = self.critic(self.critic_input(c0, c1a, img, fm17, (t + 1).float() / T)).squeeze(1)
+        loss_actor = -(ra + va).mean()
+        ctx.backward(loss_actor)
+        ctx.step("actor")
+        if joint:
+            ctx.step("attention")
+        self.critic.requires_grad_(True)
+
+        # 4. soft target updates
+        soft_update(self.actor_target, self.actor, c.tau)
+        soft_update(self.critic_target, self.critic, c.tau)
+        logs.update({"loss_critic": loss_critic.detach(), "loss_actor": loss_actor.detach(),
+                     "reward": r0.mean(), "value": v0.detach().mean(), **{k: v.detach() for k, v in parts.items()}})
+        return logs
+
+    @torch.no_grad()
+    def visuals(self, batch):
+        img = batch["image"][:4].to(self.coords.device)
+        was = self.training
+        canvas = paint_with_actor(self, img, max(1, self.model_cfg.max_step) * self.model_cfg.bundle)[0]
+        self.train(was)                           # paint_with_actor switches to eval mode
+        return {"target": img * 2 - 1, "painting": canvas * 2 - 1}
+
+
+# =============================================================================================
+# Inference with a trained actor
+# =============================================================================================
+
+@torch.no_grad()
+def paint_with_actor(agent: PaintingAgent, target: torch.Tensor, n_strokes: int, canvas=None,
+                     callback=None, t_range=(0.0, 1.0)):
+    """Paint ``B x 3 x S x S`` targets with the actor, ``n_strokes`` strokes each.
+
+    The time input t/T runs over the requested budget (``ceil(n/k)`` steps), so the actor's
+    coarse-to-fine schedule spans it. Returns (canvas, strokes ``B x n x 13``).
+    """
+    c = agent.model_cfg
+    agent.eval()
+    k = c.bundle
+    steps = -(-n_strokes // k)
+    canvas = torch.zeros_like(target) if canvas is None else canvas
+    fm17, _ = agent.masks.masks(target, None, target.shape[-1], c.focus_size) \
+        if agent.masks.kind != "ground_truth" else (torch.ones_like(target[:, :1]), None)
+    out = []
+    for t in range(steps):
+        tt = (t_range[0] + (t_range[1] - t_range[0]) * t / steps) * c.max_step
+        a = agent.act(agent.actor, canvas, target, fm17, tt)
+        a = a.view(a.shape[0], k, STROKE_PARAMS)
+        take = min(k, n_strokes - t * k)
+        a = a[:, :take]
+        canvas = step_canvas(agent.renderer, canvas, a.reshape(a.shape[0], -1), take)[0]
+        out.append(a)
+        if callback is not None:
+            callback(t * k + take, canvas, a)
+    return canvas, torch.cat(out, 1)

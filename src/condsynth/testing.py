@@ -1,0 +1,120 @@
+"""Test helpers for methods: tiny configs, a method built as the engine builds it, a fake step context.
+
+    from condsynth import testing
+    raw = testing.tiny_config("pix2pix", tmp_path)           # a config dict that trains in a second
+    method = testing.build_method(raw)                        # __init__ + setup_training + frozen parts
+    ctx = testing.fake_context(method)                        # plain backward / step, no DDP
+    logs = method.training_step(batch, ctx)
+
+``tiny_config`` knows every method of the registry; a new method adds its entry to ``TINY``
+(``tests/test_contract.py`` fails for a registered method without one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from condsynth.engine.checkpoint import load_frozen_parts
+from condsynth.engine.config import TrainConfig, build_experiment_config
+from condsynth.models import get_method_class
+from condsynth.models.base import StepContext
+
+TRAIN_TINY = {"steps": 4, "batch_size": 2, "checkpoint_every": 2, "keep_checkpoints": 3, "log_every": 1,
+              "image_every": 0, "progress": False, "threads": 1, "seed": 5}
+
+
+def scenes_dataset(workdir: Path, size: int = 16, n: int = 12) -> Path:
+    """A small scenes dataset in pix2pix's AB layout (written once per folder)."""
+    from condsynth.data.synth import scenes
+
+    out = Path(workdir) / f"scenes{size}"
+    if not (out / "train").is_dir():
+        scenes.write_dataset(out, n, size=size, seed=3, val_fraction=1 / 6, test_fraction=1 / 6, progress=False)
+    return out
+
+
+def _paired(method: str, model: dict) -> Callable[[Path], dict]:
+    def make(workdir: Path) -> dict:
+        return {"method": method, "model": model,
+                "data": {"root": str(scenes_dataset(workdir)), "load_size": 18, "crop_size": 16}}
+    return make
+
+
+TINY_RENDERER = {"size": 32, "fc": [64, 1024], "base_channels": 4, "conv_widths": [8]}
+
+
+def tiny_renderer_run(workdir: Path) -> Path:
+    """A tiny painting renderer trained for one step by the engine (for agents to stand on)."""
+    from condsynth.engine.trainer import train
+
+    run = Path(workdir) / "tiny-renderer"
+    if not (run / "checkpoints").is_dir():
+        raw = _renderer(workdir)
+        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
+        train(build_experiment_config(raw))
+    return run
+
+
+def _renderer(workdir: Path) -> dict:
+    return {"method": "painting_renderer", "model": dict(TINY_RENDERER), "data": {"length": 64}}
+
+
+def _agent(workdir: Path) -> dict:
+    model = {"renderer": str(tiny_renderer_run(workdir)), "size": 32, "focus_size": 16, "net_input_size": 32,
+             "max_step": 3, "actor_width": 4, "critic_width": 4, "attention_width": 8, "attention_unet_width": 4,
+             "feature_mask": "saliency", "vgg_weight": 0.0, "batch_size": 4, "warmup": 2,
+             "updates_per_step": 1.0, "replay_capacity": 64, "focus_reward": "fg_improve"}
+    return {"method": "painting_agent", "model": model,
+            "data": {"sources": ["synthetic"], "size": 32, "length": 16}}
+
+
+# method name -> function(workdir) -> raw config without the train section
+TINY: dict[str, Callable[[Path], dict]] = {
+    "template": _paired("template", {"width": 4, "depth": 1}),
+    "pix2pix": _paired("pix2pix", {"ngf": 4, "ndf": 4, "num_downs": 4, "d_layers": 1}),
+    "painting_renderer": _renderer,
+    "painting_agent": _agent,
+}
+
+
+def tiny_config(method: str, workdir: str | Path, out_dir: str | Path | None = None, **train) -> dict:
+    """A raw experiment config for ``method`` that trains in about a second on a CPU."""
+    if method not in TINY:
+        raise KeyError(f"no tiny config for method '{method}': add one to condsynth.testing.TINY")
+    workdir = Path(workdir)
+    raw = TINY[method](workdir)
+    raw["train"] = {**TRAIN_TINY, "out_dir": str(out_dir or workdir / f"run-{method}"), **train}
+    return raw
+
+
+def build_method(raw: dict, device: str = "cpu"):
+    """The method of a raw config, built as the engine builds it for training."""
+    cfg = build_experiment_config(raw)
+    torch.manual_seed(cfg.train.seed)
+    method = get_method_class(cfg.method)(cfg.model, cfg.data)
+    method.setup_training()
+    load_frozen_parts(method, torch.device(device))
+    return method
+
+
+def fake_context(method, optimizers: dict | None = None, step: int = 0, epoch: int = 0) -> StepContext:
+    """A single-process :class:`StepContext`: plain ``backward``, optimizer step + zero_grad."""
+    opts = optimizers if optimizers is not None else method.configure_optimizers(TrainConfig())
+
+    def do_step(name):
+        opts[name].step()
+        opts[name].zero_grad(set_to_none=True)
+
+    ctx = StepContext(method.networks(), lambda loss: loss.backward(), do_step, contextlib.nullcontext,
+                      torch.device("cpu"), step, epoch)
+    ctx.optimizers = opts
+    return ctx
+
+
+def first_batch(method, split: str = "train", n: int = 2):
+    ds = method.build_dataset(split)
+    return torch.utils.data.default_collate([ds[(i, i)] for i in range(min(n, len(ds)))])
