@@ -135,5 +135,7 @@ def test_eval_age_train_and_age_accuracy_cli(utk_root, tmp_path, capsys):
     rows = json.loads(out.read_text())["values"]["rows"]
     assert len(rows) == 10 and all(r["abs_diff"] < 1e-6 for r in rows)  # the same faces on both sides
     assert "| Real |" in capsys.readouterr().out
-    assert main(["eval", "age", str(utk_root), str(tmp_path), "--estimator", str(est), "--out", str(out)]) == 2
+    (tmp_path / "flat").mkdir()             # no group sub-folders (and the output outside every input)
+    assert main(["eval", "age", str(utk_root), str(tmp_path / "flat"), "--estimator", str(est),
+                 "--out", str(tmp_path / "flat.json")]) == 2
     assert "sub-folders named after the target age groups" in capsys.readouterr().err

@@ -119,10 +119,10 @@ def test_lmd_on_real_photos_and_videos(photos, tmp_path, capsys):
     out = tmp_path / "lmd.json"
     assert main(["eval", "lmd", str(ref), str(_save(tmp_path / "same.png", astro)), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["values"]["mean"] == 0.0
-    assert main(["eval", "lmd", str(ref), str(_save(tmp_path / "shift.png", shifted)), "--out", str(out),
+    assert main(["eval", "lmd", str(ref), str(_save(tmp_path / "shift.png", shifted)), "--out", str(out), "--overwrite",
                  "--region", "face"]) == 0
     shift_lmd = json.loads(out.read_text())["values"]["mean"]
-    assert main(["eval", "lmd", str(ref), str(_save(tmp_path / "grace.png", grace)), "--out", str(out),
+    assert main(["eval", "lmd", str(ref), str(_save(tmp_path / "grace.png", grace)), "--out", str(out), "--overwrite",
                  "--region", "face"]) == 0
     other_lmd = json.loads(out.read_text())["values"]["mean"]
     assert shift_lmd < 2.0 < other_lmd  # measured ~0.4 px vs ~9 px on 256x256
@@ -130,7 +130,7 @@ def test_lmd_on_real_photos_and_videos(photos, tmp_path, capsys):
     _write_video(tmp_path / "real.mp4", [astro] * 3)
     _write_video(tmp_path / "fake.mp4", [shifted] * 3)
     assert main(["eval", "lmd", str(tmp_path / "real.mp4"), str(tmp_path / "fake.mp4"), "--size", "128",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--overwrite"]) == 0
     rec = json.loads(out.read_text())
     assert rec["num_samples"] == 3 and rec["metric"] == "lmd-mouth" and rec["values"]["mean"] < 1.0
     assert "128x128" in rec["extra"]["unit"]
@@ -138,17 +138,17 @@ def test_lmd_on_real_photos_and_videos(photos, tmp_path, capsys):
     # a video without a face: one clear line naming the file and the frame
     _write_video(tmp_path / "noface.mp4", [skdata.coffee()[:256, :256]] * 2)
     _write_video(tmp_path / "real2.mp4", [astro] * 2)
-    rc = main(["eval", "lmd", str(tmp_path / "real2.mp4"), str(tmp_path / "noface.mp4"), "--out", str(out)])
+    rc = main(["eval", "lmd", str(tmp_path / "real2.mp4"), str(tmp_path / "noface.mp4"), "--out", str(out), "--overwrite"])
     err = capsys.readouterr().err
     assert rc == 2 and "noface.mp4: no face found (frame 0)" in err and err.count("\n") == 1
     # --missing skip: generated frames without a face are left out and counted
     _write_video(tmp_path / "partly.mp4", [astro, skdata.coffee()[:256, :256]])
     assert main(["eval", "lmd", str(tmp_path / "real2.mp4"), str(tmp_path / "partly.mp4"), "--missing", "skip",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--overwrite"]) == 0
     rec = json.loads(out.read_text())
     assert rec["num_samples"] == 1 and rec["extra"]["skipped_frames_without_face"] == ["partly.mp4 frame 1"]
     # videos of different lengths
-    rc = main(["eval", "lmd", str(tmp_path / "real.mp4"), str(tmp_path / "real2.mp4"), "--out", str(out)])
+    rc = main(["eval", "lmd", str(tmp_path / "real.mp4"), str(tmp_path / "real2.mp4"), "--out", str(out), "--overwrite"])
     assert rc == 2 and "has 2 frames" in capsys.readouterr().err
 
 

@@ -171,5 +171,5 @@ def test_psnr_thesis_literal_channel_sum_and_gray(photo_pairs, tmp_path):
                                                   abs=1e-4)
     assert rec["extra"]["colour"].startswith("luma")
     assert main(["eval", "psnr", str(tmp_path / "gt"), str(tmp_path / "gen"), "--channels", "sum",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--overwrite"]) == 0
     assert json.loads(out.read_text())["values"]["mean"] == pytest.approx(literal, abs=1e-4)

@@ -8,7 +8,10 @@ An experiment config has four sections::
     train:  {...}            # the engine's TrainConfig, shared by every method
 
 Every key is checked against its dataclass: an unknown key, a value of the wrong type or a
-missing required value is a :class:`~condsynth.errors.ConfigError` naming the dotted key.
+missing required value is a :class:`~condsynth.errors.ConfigError` naming the dotted key. Numbers
+are checked against their meaning too: every float must be finite, every integer must fit in 64
+bits, and a field declared with :func:`bounded` must lie in its range (each element, for a size
+given as ``[h, w]``), e.g. ``model.ngf: must be between 1 and 4096, got 1000000000``.
 Overrides use the same dotted names, e.g. ``train.steps=200 model.ngf=32``; values are parsed
 as YAML scalars, so ``true``, ``1e-4`` and ``[1, 2]`` mean what they look like.
 """
@@ -16,6 +19,8 @@ as YAML scalars, so ``true``, ``1e-4`` and ``[1, 2]`` mean what they look like.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import types
 import typing
 from pathlib import Path
@@ -24,6 +29,96 @@ from typing import Any, Union
 import yaml
 
 from condsynth.errors import ConfigError
+
+
+# --------------------------------------------------------------------------- bounds
+
+INT64_MAX = 2 ** 63 - 1
+SEED_MAX = INT64_MAX                # seeds go to torch, numpy and Python: all take 0 .. 2^63-1
+
+
+def max_threads() -> int:
+    """A sane ceiling for thread and worker counts on this machine."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def bounded(default=dataclasses.MISSING, min=None, max=None, *, factory=None):  # noqa: A002 - read best in configs
+    """A dataclass field whose value :func:`from_dict` checks to lie in ``[min, max]`` (every item
+    of a list or of an ``[h, w]`` size).
+
+    Either bound may be a callable, evaluated when a config is checked (for bounds that depend
+    on the machine, e.g. :func:`max_threads`)::
+
+        ngf: int = bounded(64, 1, 4096)
+        threads: int = bounded(0, 0, max_threads)    # 0 = torch's default
+        milestones: list[int] = bounded(min=0, factory=list)
+    """
+    meta = {"min": min, "max": max}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def range_problem(value, min=None, max=None) -> str | None:  # noqa: A002
+    """What is wrong with number ``value`` for the range ``[min, max]``, or None."""
+    lo = min() if callable(min) else min
+    hi = max() if callable(max) else max
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if lo is not None and hi is not None:
+            return f"must be between {lo} and {hi}, got {value}"
+        return f"must be at least {lo}, got {value}" if lo is not None else f"must be at most {hi}, got {value}"
+    return None
+
+
+def check_range(value, key: str, min=None, max=None):  # noqa: A002
+    """``value`` if it lies in ``[min, max]``, else a ConfigError ``<key>: must be ...``."""
+    problem = range_problem(value, min, max)
+    if problem:
+        raise ConfigError(f"{key}: {problem}")
+    return value
+
+
+def _check_numbers(value, key: str, lo=None, hi=None) -> None:
+    """Every number in a coerced value (a scalar, or the items of a list/tuple) against the
+    field's bounds; integers without bounds must fit in 64 bits, floats must be finite."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_numbers(item, f"{key}[{i}]", lo, hi)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        check_range(value, key, -INT64_MAX - 1 if lo is None else lo, INT64_MAX if hi is None else hi)
+    elif isinstance(value, float):
+        check_range(value, key, lo, hi)
+
+
+def check_device(name: str, key: str = "--device"):
+    """The torch device ``name`` names ('auto', 'cpu', 'cuda', 'cuda:1', 'mps'), if it exists here;
+    anything else is a ConfigError naming ``key``."""
+    import torch
+
+    name = str(name).strip()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"{key}: unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{key}: '{name}', but no CUDA device is available here (use cpu or auto)")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"{key}: '{name}', but this machine has {count} CUDA device(s) "
+                              f"(cuda:0 to cuda:{count - 1})")
+        return dev
+    if dev.type == "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return dev
+    raise ConfigError(f"{key}: device '{name}' is not available here (use auto, cpu or cuda)")
 
 
 # --------------------------------------------------------------------------- dict <-> dataclass
@@ -112,9 +207,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             # YAML 1.1 reads '1e-4' (no dot) as a string; accept it as a number here.
             try:
                 return float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:                            # an int beyond the float range
+            raise ConfigError(f"{key}: must be a finite number, got {value}") from None
     if tp is str:
         if not isinstance(value, str):
             return str(value)
@@ -130,7 +228,7 @@ def from_dict(cls, data: dict, prefix: str = ""):
         raise ConfigError(f"config section '{prefix.rstrip('.') or '<root>'}' must be a mapping")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted((k for k in data if k not in fields), key=str)   # YAML keys may be numbers
     if unknown:
         known = ", ".join(sorted(fields))
         raise ConfigError(f"unknown config key '{prefix}{unknown[0]}' (known keys here: {known})")
@@ -138,6 +236,7 @@ def from_dict(cls, data: dict, prefix: str = ""):
     for name, f in fields.items():
         if name in data:
             kwargs[name] = _coerce(data[name], hints[name], prefix + name)
+            _check_numbers(kwargs[name], prefix + name, f.metadata.get("min"), f.metadata.get("max"))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"config key '{prefix}{name}' is required")
     try:
@@ -167,6 +266,10 @@ def load_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML text file (not UTF-8)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -31,7 +31,12 @@ import argparse
 import time
 from pathlib import Path
 
+from condsynth.cli.options import SEED, WORKERS
 from condsynth.data.synth import WORLDS
+from condsynth.errors import UserError
+
+MAX_SIDE = 4096          # a scene this wide is already ~50 MB per image
+MAX_STROKE_SIDE = 1024
 
 
 def add_parser(subparsers) -> None:
@@ -56,10 +61,10 @@ def add_parser(subparsers) -> None:
                     "training distribution) into one safetensors file.")
     strokes.add_argument("--out", required=True, type=Path, help="output .safetensors file (written atomically)")
     strokes.add_argument("--n", required=True, type=int, help="number of strokes")
-    strokes.add_argument("--seed", type=int, default=0, help="stroke i uses seed [seed, i] (default 0)")
+    strokes.add_argument("--seed", type=SEED, default=0, help="stroke i uses seed [seed, i] (default 0)")
     strokes.add_argument("--size", type=int, default=128, help="alpha map side (default 128)")
     strokes.add_argument("--relative-p1", action="store_true", help="LearningToPaint's relative middle point")
-    strokes.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    strokes.add_argument("--workers", type=WORKERS, default=1, help="processes (default 1)")
     strokes.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     strokes.set_defaults(func=run_strokes)
 
@@ -78,12 +83,21 @@ def add_parser(subparsers) -> None:
 def _add_common_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder (created atomically)")
     p.add_argument("--n", required=True, type=int, help="number of images over all splits")
-    p.add_argument("--seed", type=int, default=0, help="base seed; image i uses seed [seed, i] (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="base seed; image i uses seed [seed, i] (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out folder")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from condsynth.io.outputs import check_output
+    size = getattr(args, "size", None)
+    h, w = (size, size) if isinstance(size, int) else tuple(size) if size else (0, 0)
+    if max(h, w) > MAX_SIDE:
+        raise UserError(f"--size must be at most {MAX_SIDE}, got {size if isinstance(size, int) else f'{h}x{w}'}")
+    if args.n > 10 ** 8:
+        raise UserError(f"--n must be at most {10 ** 8}, got {args.n}")
+    # a rough lower bound of the PNGs: an A|B pair of h x w pixels rarely compresses below h*w / 4 bytes
+    check_output(args.out, kind="folder", overwrite=args.overwrite, need_bytes=max(args.n, 0) * h * w // 4)
     start = time.perf_counter()
     meta = WORLDS[args.world].write(args)
     counts = ", ".join(f"{k} {v}" for k, v in meta["counts"].items())
@@ -100,16 +114,21 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_strokes(args: argparse.Namespace) -> int:
-    from condsynth.errors import UserError
     from condsynth.data.strokes import write_stroke_bank
+    from condsynth.engine.memory import available_memory
+    from condsynth.io.outputs import check_output, human_bytes
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
-    if args.size < 16 or args.size & (args.size - 1):
-        raise UserError(f"--size must be a power of two of at least 16, got {args.size}")
+    if args.size < 16 or args.size & (args.size - 1) or args.size > MAX_STROKE_SIDE:
+        raise UserError(f"--size must be a power of two from 16 to {MAX_STROKE_SIDE}, got {args.size}")
     if args.out.suffix != ".safetensors":
         raise UserError(f"{args.out}: the stroke bank is a .safetensors file")
-    if args.out.exists() and not args.overwrite:
-        raise UserError(f"{args.out} exists (pass --overwrite to replace it)")
+    size = args.n * (args.size ** 2 + 64)                  # 8-bit alpha maps + float32 parameters
+    free = available_memory()
+    if free is not None and 2 * size > free:               # the chunks and their concatenation
+        raise UserError(f"--n {args.n} at --size {args.size}: the bank is built in memory and needs about "
+                        f"{human_bytes(2 * size)}, more than the {human_bytes(free)} available")
+    check_output(args.out, overwrite=args.overwrite, need_bytes=size)
     start = time.perf_counter()
     write_stroke_bank(args.out, args.n, args.seed, args.size, args.relative_p1, max(1, args.workers))
     print(f"wrote {args.n} strokes ({args.size}px, seed {args.seed}) to {args.out} "

@@ -20,6 +20,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from condsynth.cli.options import SEED, float_in, int_in
+
+# Arguments naming what a metric reads, and the extra files some metrics write: every output is
+# checked against every input before the work starts (condsynth.io.outputs).
+INPUT_ARGS = ("a", "b", "folder", "reference", "generated", "real", "root", "canvases", "targets", "masks",
+              "inputs", "weights", "estimator")
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("eval", help="evaluation metrics (FID, KID, IS, SSIM, PSNR, LMD, ...)",
@@ -31,6 +38,8 @@ def add_parser(subparsers) -> None:
         p.add_argument("--out", type=Path, default=None,
                        help=f"JSON result file (default: eval-{metric}.json in the current folder)")
         p.add_argument("--split", default=None, help="name of the data split evaluated, recorded in the JSON")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace existing output files (the JSON, saved statistics, kept outputs)")
 
     def inception_args(p):
         p.add_argument("--backend", choices=("auto", "tf-fid", "fid-helper"), default="auto",
@@ -44,7 +53,7 @@ def add_parser(subparsers) -> None:
         p.add_argument("--resize", default="bilinear",
                        choices=("bilinear", "bilinear-antialias", "bicubic", "area", "nearest", "none"),
                        help="how images are resized to 299x299 (default bilinear, as pytorch-fid)")
-        p.add_argument("--batch-size", type=int, default=16)
+        p.add_argument("--batch-size", type=int_in(1, 4096), default=16)
         p.add_argument("--device", default="cpu", help="where the Inception runs: cpu (default), cuda, cuda:1, ...")
 
     def checkpoint_args(p):
@@ -62,25 +71,25 @@ def add_parser(subparsers) -> None:
     inception_args(p)
     checkpoint_args(p)
     p.add_argument("--kid", action="store_true", help="also compute KID from the same features")
-    p.add_argument("--kid-subsets", type=int, default=100)
-    p.add_argument("--kid-subset-size", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0, help="seed of KID's subset sampling")
+    p.add_argument("--kid-subsets", type=int_in(1, 100_000), default=100)
+    p.add_argument("--kid-subset-size", type=int_in(1, 10_000_000), default=1000)
+    p.add_argument("--seed", type=SEED, default=0, help="seed of KID's subset sampling")
     p.add_argument("--save-stats", default=None, help="also save the statistics of A to this .npz")
     p.add_argument("--sqrt", choices=("auto", "sqrtm", "eigh", "lowrank"), default="auto",
                    help="how Tr((S1 S2)^1/2) is computed: sqrtm = scipy.linalg.sqrtm as the reference; "
                         "lowrank = exact nuclear-norm form, fast when a set has < 2048 images; eigh = symmetric "
                         "eigendecompositions; auto = lowrank below 2048 images, else sqrtm (default)")
     common(p, "fid")
-    p.set_defaults(func=run_fid)
+    p.set_defaults(func=run_fid, output_args=("save_stats",))
 
     p = sub.add_parser("kid", help="Kernel Inception Distance between two folders")
     p.add_argument("a")
     p.add_argument("b", nargs="?")
     inception_args(p)
     checkpoint_args(p)
-    p.add_argument("--kid-subsets", type=int, default=100)
-    p.add_argument("--kid-subset-size", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kid-subsets", type=int_in(1, 100_000), default=100)
+    p.add_argument("--kid-subset-size", type=int_in(1, 10_000_000), default=1000)
+    p.add_argument("--seed", type=SEED, default=0)
     common(p, "kid")
     p.set_defaults(func=run_kid)
 
@@ -89,12 +98,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--stats", required=True, type=Path, help="output .npz")
     inception_args(p)
     common(p, "fid-stats")
-    p.set_defaults(func=run_fid_stats)
+    p.set_defaults(func=run_fid_stats, output_args=("stats",))
 
     p = sub.add_parser("is", help="Inception Score of a folder (mean and std over splits)")
     p.add_argument("folder")
     inception_args(p)
-    p.add_argument("--splits", type=int, default=10)
+    p.add_argument("--splits", type=int_in(1, 1_000_000), default=10)
     p.add_argument("--drop-first-logit", action="store_true",
                    help="drop logit 0 before the softmax (StackGAN's fine-tuned CUB/Oxford models)")
     common(p, "is")
@@ -121,7 +130,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("generated", help="generated video / folder / image")
     p.add_argument("--region", choices=("mouth", "face"), default="mouth",
                    help="mouth: points 48-67 (default, as Chen et al.); face: all 68")
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--size", type=int_in(1, 65536), default=None,
                    help="express distances in pixels of a SIZE x SIZE frame (default: native frame size)")
     p.add_argument("--missing", choices=("error", "skip"), default="error",
                    help="a generated frame without a detectable face: stop (default) or leave it out and count it")
@@ -131,7 +140,7 @@ def add_parser(subparsers) -> None:
     p = sub.add_parser("verify", help="face verification: dlib 128-D descriptor distance between paired images")
     p.add_argument("a", help="image, or folder of images")
     p.add_argument("b", help="image, or folder of images paired with A by file name")
-    p.add_argument("--threshold", type=float, default=0.6, help="same person if distance < threshold (default 0.6)")
+    p.add_argument("--threshold", type=float_in(0.0, 1e6), default=0.6, help="same person if distance < threshold (default 0.6)")
     common(p, "verify")
     p.set_defaults(func=run_verify)
 
@@ -150,13 +159,13 @@ def _add_age_and_painting(sub, common) -> None:
     p = sub.add_parser("age-train", help="train the toolkit's age estimator on a UTKFace-layout folder")
     p.add_argument("root", help="folder of [age]_[gender]_[race]_[date].jpg files")
     p.add_argument("--estimator", required=True, type=Path, help="output .safetensors")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int_in(1, 1_000_000), default=10)
+    p.add_argument("--batch-size", type=int_in(1, 4096), default=32)
+    p.add_argument("--lr", type=float_in(0.0, 1e3), default=1e-3)
+    p.add_argument("--size", type=int_in(8, 4096), default=128)
+    p.add_argument("--seed", type=SEED, default=0)
     common(p, "age-train")
-    p.set_defaults(func=run_age_train)
+    p.set_defaults(func=run_age_train, output_args=("estimator",))
 
     p = sub.add_parser("painting", help="painting errors: L1, L2, PSNR, and foreground/background L2 with masks")
     p.add_argument("canvases", help="folder of painted canvases")
@@ -168,6 +177,7 @@ def _add_age_and_painting(sub, common) -> None:
 
 def run_age(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.age import run_age_accuracy
+    _check_outputs(args)
     rec = run_age_accuracy(args.real, args.generated, args.estimator, method=args.method, split=args.split)
     print(rec.extra["table"])
     return _finish(rec, args, "age")
@@ -175,6 +185,7 @@ def run_age(args: argparse.Namespace) -> int:
 
 def run_age_train(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.age import run_age_train as train
+    _check_outputs(args)
     rec = train(args.root, args.estimator, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 size=args.size, seed=args.seed)
     return _finish(rec, args, "age-train")
@@ -182,6 +193,7 @@ def run_age_train(args: argparse.Namespace) -> int:
 
 def run_painting(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.painting import run_painting as painting
+    _check_outputs(args)
     rec = painting(args.canvases, args.targets, masks=args.masks, split=args.split)
     return _finish(rec, args, "painting")
 
@@ -199,6 +211,35 @@ def _finish(record, args, metric: str) -> int:
     return 0
 
 
+def _inputs(args: argparse.Namespace) -> list:
+    """Everything this metric run reads: its input arguments and any checkpoint's run folder."""
+    from condsynth.engine.checkpoint import checkpoint_inputs
+    outputs = getattr(args, "output_args", ())
+    found = [getattr(args, name, None) for name in INPUT_ARGS if name not in outputs]
+    if getattr(args, "checkpoint", None):
+        found += checkpoint_inputs(args.checkpoint)
+    return [p for p in found if p is not None]
+
+
+def _check_outputs(args: argparse.Namespace) -> list:
+    """The output policy for the JSON, the extra files of this metric and --keep-generated, before
+    any work; a bad --device is refused here too. Returns the inputs."""
+    from condsynth.config import check_device
+    from condsynth.io.outputs import check_distinct, check_output
+    if getattr(args, "device", None) is not None:
+        check_device(args.device, "--device")
+    inputs = _inputs(args)
+    files = {"--out": args.out or Path(f"eval-{args.metric}.json")}
+    files.update({"--" + name.replace("_", "-"): getattr(args, name) for name in getattr(args, "output_args", ())})
+    check_distinct({**files, "--keep-generated": getattr(args, "keep_generated", None)})
+    for path in files.values():
+        if path is not None:
+            check_output(path, inputs=inputs, overwrite=args.overwrite)
+    if getattr(args, "keep_generated", None):
+        check_output(args.keep_generated, kind="folder", merge=True, inputs=inputs)
+    return inputs
+
+
 def _generated(args: argparse.Namespace, given):
     """The generated side: a folder given on the command line, or a checkpoint's outputs on --inputs.
 
@@ -210,11 +251,13 @@ def _generated(args: argparse.Namespace, given):
             raise UserError("give the generated folder, or --checkpoint CKPT --inputs DIR")
         if args.inputs is not None:
             raise UserError("--inputs is only used with --checkpoint")
+        _check_outputs(args)
         return given, {}, lambda: None
     if given is not None:
         raise UserError(f"{given}: give either a generated folder or --checkpoint, not both")
     if args.inputs is None:
         raise UserError("--checkpoint needs --inputs DIR: the condition images to translate")
+    inputs = _check_outputs(args)
     import shutil
     import tempfile
 
@@ -227,7 +270,7 @@ def _generated(args: argparse.Namespace, given):
     else:
         out = Path(tempfile.mkdtemp(prefix="condsynth-eval-"))
         cleanup = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
-    pipe.translate_files(files, out, seed=0)
+    pipe.translate_files(files, out, seed=0, overwrite=args.overwrite, inputs=inputs)
     return str(out), {"checkpoint": str(args.checkpoint), "checkpoint_inputs": str(args.inputs),
                       "generated": str(out) if args.keep_generated else "(temporary)"}, cleanup
 
@@ -266,6 +309,7 @@ def run_kid(args: argparse.Namespace) -> int:
 
 def run_fid_stats(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.inception import run_fid_stats as stats
+    _check_outputs(args)
     rec = stats(args.folder, args.stats, backend=args.backend, weights=args.weights, resize=args.resize,
                 batch_size=args.batch_size, weights_sha256=args.weights_sha256, device=args.device)
     return _finish(rec, args, "fid-stats")
@@ -273,6 +317,7 @@ def run_fid_stats(args: argparse.Namespace) -> int:
 
 def run_is(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.inception import run_inception_score
+    _check_outputs(args)
     rec = run_inception_score(args.folder, backend=args.backend, weights=args.weights, resize=args.resize,
                               splits=args.splits, batch_size=args.batch_size,
                               drop_first_logit=args.drop_first_logit, split=args.split,
@@ -293,6 +338,7 @@ def run_paired(args: argparse.Namespace) -> int:
 
 def run_lmd(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.faces import run_lmd as lmd
+    _check_outputs(args)
     rec = lmd(args.reference, args.generated, region=args.region, size=args.size, split=args.split,
               missing=args.missing)
     return _finish(rec, args, "lmd")
@@ -300,5 +346,6 @@ def run_lmd(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.faces import run_verification
+    _check_outputs(args)
     rec = run_verification(args.a, args.b, threshold=args.threshold, split=args.split)
     return _finish(rec, args, "verify")

@@ -8,6 +8,8 @@ load it."""
 
 from __future__ import annotations
 
+from condsynth.cli.options import add_overwrite
+
 
 def add_parser(sub) -> None:
     e = sub.add_parser("export", help="write a small inference-only checkpoint from a training run")
@@ -15,6 +17,7 @@ def add_parser(sub) -> None:
     e.add_argument("--out", required=True, help="output checkpoint folder")
     e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
     e.add_argument("--no-ema", action="store_true", help="export the raw weights even if EMA weights exist")
+    add_overwrite(e, "an existing --out folder")
     e.set_defaults(func=run_export)
 
 
@@ -22,7 +25,7 @@ def run_export(args) -> int:
     from condsynth.pipelines import load_pipeline
 
     pipe = load_pipeline(args.checkpoint, device="cpu", use_ema=not args.no_ema)
-    out = pipe.save_pretrained(args.out, half=args.half)
+    out = pipe.save_pretrained(args.out, half=args.half, overwrite=args.overwrite)
     print(f"exported {', '.join(pipe.method.inference_networks)} of {pipe.method.name} "
           f"({type(pipe).__name__}) to {out}")
     return 0

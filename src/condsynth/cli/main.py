@@ -8,8 +8,10 @@ is written atomically. Set ``CONDSYNTH_DEBUG=1`` to see the traceback instead.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
+import re
 import sys
 
 from condsynth import __version__
@@ -27,8 +29,21 @@ COMMANDS = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """Argument mistakes as one line too: ``condsynth: error: --seed: must be ...``."""
+
+    def error(self, message: str):
+        message = re.sub(r"^argument ", "", message)
+        self.exit(2, f"condsynth: error: {message} (see {self.prog} --help)\n")
+
+
+# OSErrors that are the machine's state or the user's paths, not a bug: one line, like a UserError.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
+                      errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EMFILE, errno.EIO}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="condsynth",
         description="Conditional visual synthesis: train, evaluate and run the toolkit's methods.")
     parser.add_argument("--version", action="version", version=f"condsynth {__version__}")
@@ -56,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("CONDSYNTH_DEBUG"):
             raise
         print(f"condsynth: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if os.environ.get("CONDSYNTH_DEBUG") or exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        from condsynth.io.atomic import os_reason
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"condsynth: error: {where}{os_reason(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if os.environ.get("CONDSYNTH_DEBUG"):
+            raise
+        print("condsynth: error: out of memory (try smaller inputs, batches or networks)", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:
         print(f"condsynth: training stopped: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from condsynth.cli.options import SEED, THREADS, add_overwrite, int_in
 from condsynth.errors import UserError
 
 IMAGE_OUT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -38,9 +39,10 @@ def add_parser(subparsers) -> None:
                    help="write the stroke parameters as JSON")
     p.add_argument("--contact-sheet", default=None, metavar="FILE", help="a PNG grid of progress frames")
     p.add_argument("--record-every", type=int, default=5, help="strokes between animation frames")
-    p.add_argument("--iters", type=int, default=40, help="optimisation steps per stroke group")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--iters", type=int_in(None, 100_000), default=40, help="optimisation steps per stroke group")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--threads", type=THREADS, default=0, help="CPU threads (0: torch's default)")
+    add_overwrite(p, "existing output files")
     p.set_defaults(func=run)
 
 
@@ -49,9 +51,29 @@ def _check_suffix(path: str | None, allowed, what: str) -> None:
         raise UserError(f"{path}: {what} must end in {', '.join(allowed)}")
 
 
+OUTPUT_FLAGS = {"--out": "out", "--animation": "animation", "--svg": "svg", "--json": "json_path",
+                "--contact-sheet": "contact_sheet"}
+
+
+def _check_outputs(args: argparse.Namespace, checkpoint: str) -> None:
+    """Each output file under the output policy: none is the photo or inside the checkpoint's
+    folder, no two are the same file, an existing one only with --overwrite."""
+    from condsynth.engine.checkpoint import checkpoint_inputs
+    from condsynth.io.outputs import check_distinct, check_output
+    outputs = {flag: getattr(args, name) for flag, name in OUTPUT_FLAGS.items()}
+    check_distinct(outputs)
+    inputs = [args.image, *checkpoint_inputs(checkpoint)]
+    for path in outputs.values():
+        if path is not None:
+            check_output(path, inputs=inputs, overwrite=args.overwrite)
+
+
 def run(args: argparse.Namespace) -> int:
     from condsynth.pipelines.paint import check_strokes
-    n = check_strokes(args.strokes)
+    try:
+        n = check_strokes(args.strokes)
+    except UserError as exc:
+        raise UserError(f"--strokes: {exc}") from None
     _check_suffix(args.out, IMAGE_OUT, "output image")
     _check_suffix(args.animation, (".gif", ".mp4"), "animation")
     _check_suffix(args.svg, (".svg",), "SVG output")
@@ -72,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     painter = PaintingPipeline.from_pretrained(args.checkpoint or default_checkpoint(args.mode))
+    _check_outputs(args, painter.source)
     result = painter.paint(args.image, n, mode=args.mode, divide=args.divide, record_every=args.record_every,
                            optimize_iters=args.iters, seed=args.seed)
     result.save(args.out, animation=args.animation, svg=args.svg, json_path=args.json_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from condsynth.cli.options import SEED, add_overwrite
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("translate", help="run an image-translation checkpoint (pix2pix, ...) on images",
@@ -10,18 +12,21 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint folder, run folder (newest checkpoint) or bundled name")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (other files in it are kept)")
+    add_overwrite(p, "existing output images of the same names")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if EMA weights exist")
-    p.add_argument("--seed", type=int, default=0, help="seed for the generator's dropout noise")
+    p.add_argument("--seed", type=SEED, default=0, help="seed for the generator's dropout noise")
     p.set_defaults(func=run_translate)
 
 
 def run_translate(args) -> int:
+    from condsynth.engine.checkpoint import checkpoint_inputs
     from condsynth.pipelines.translate import TranslationPipeline, collect_inputs
 
     files = collect_inputs(args.inputs)
     pipe = TranslationPipeline.from_pretrained(args.checkpoint, device=args.device, use_ema=not args.no_ema)
-    written = pipe.translate_files(files, args.out, seed=args.seed)
+    written = pipe.translate_files(files, args.out, seed=args.seed, overwrite=args.overwrite,
+                                   inputs=checkpoint_inputs(args.checkpoint))
     print(f"wrote {len(written)} image(s) to {args.out}")
     return 0

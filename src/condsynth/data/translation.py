@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from condsynth.config import bounded
 from condsynth.data import split_key, transforms as T
 from condsynth.data.check import Report, plural, register_check, sizes_line
 from condsynth.errors import UserError
@@ -73,6 +74,8 @@ class Side:
 
 _INSTANCE = Side("instance", "nearest")
 
+MAX_SIDE = 16384                        # image sides in pixels: a 16k x 16k RGB float is 3 GB
+
 
 @dataclass
 class ImageDataConfig:
@@ -80,8 +83,8 @@ class ImageDataConfig:
     ``"A"`` / ``"B"``, i.e. the model's input and target (after ``direction``, for paired data)."""
     root: str = ""                      # dataset root
     preprocess: Preprocess = "resize_and_crop"
-    load_size: int | tuple[int, int] = 286   # pix2pix §6.2: resize to 286 ...   ([h, w] for rectangles)
-    crop_size: int | tuple[int, int] = 256   # ... random crop 256                 (e.g. [256, 512] for 2:1)
+    load_size: int | tuple[int, int] = bounded(286, 1, MAX_SIDE)  # pix2pix §6.2: resize to 286 ... ([h, w] too)
+    crop_size: int | tuple[int, int] = bounded(256, 1, MAX_SIDE)  # ... random crop 256 (e.g. [256, 512] for 2:1)
     flip: bool = True
     interp_a: T.Interp = "bicubic"      # 'nearest' when A is a colour-coded label map
     interp_b: T.Interp = "bicubic"
@@ -89,7 +92,7 @@ class ImageDataConfig:
     grayscale_b: bool = False
     label_a: bool = False               # A holds class ids: read exactly, nearest resize, an H x W int64 tensor
     label_b: bool = False
-    max_items: int = 0                  # 0 = all; >0 keeps the first N (quick experiments)
+    max_items: int = bounded(0, 0, None)  # 0 = all; >0 keeps the first N (quick experiments)
 
     def __post_init__(self):
         for name in ("load_size", "crop_size"):

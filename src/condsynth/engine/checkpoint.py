@@ -22,6 +22,7 @@ previous one intact and never a half-written one. Nothing here is ever unpickled
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -30,11 +31,13 @@ from typing import Any
 import torch
 
 from condsynth import __version__
-from condsynth.errors import CheckpointError
+from condsynth.engine.memory import check_fits
+from condsynth.errors import CheckpointError, ConfigError
 from condsynth.io.atomic import atomic_dir, atomic_write_text
 from condsynth.io.checkpoint import (PIPELINE_FORMAT, checkpoints_dir, find_latest, load_module_weights,
                                      open_checkpoint, read_meta, resolve_checkpoint, sha256_file, subdict,
                                      write_checkpoint)
+from condsynth.io.outputs import check_output
 from condsynth.io.state import load_state, load_tensors
 
 
@@ -52,12 +55,44 @@ def save_training_checkpoint(run_dir: str | Path, step: int, meta: dict, weights
     return folder
 
 
+# The training state's skeleton: key -> accepted type (checked before the trainer reads it).
+STATE_KEYS = {"optimizers": dict, "schedulers": dict, "rng": dict, "epoch": int, "batch_in_epoch": int}
+RNG_KEYS = ("torch", "numpy", "python")
+
+
+def check_train_state(state: Any, where: Path) -> Any:
+    """The training state as :meth:`Trainer.save` writes it, or a CheckpointError naming the file."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: not a training state (a {type(state).__name__}, expected a mapping)")
+    for key, tp in STATE_KEYS.items():
+        value = state.get(key)
+        if not isinstance(value, tp) or isinstance(value, bool) or (tp is int and value < 0):
+            kind = "non-negative integer" if tp is int else "mapping"
+            raise CheckpointError(f"{where}: '{key}' is missing or not a {kind}")
+    missing = [k for k in RNG_KEYS if k not in state["rng"]]
+    if missing:
+        raise CheckpointError(f"{where}: 'rng' has no '{missing[0]}' state")
+    return state
+
+
+@contextlib.contextmanager
+def state_errors(run_dir: str | Path):
+    """A checkpoint whose training state does not fit this run (another optimizer layout, a
+    garbled RNG state) as one CheckpointError naming the checkpoint, not a traceback."""
+    try:
+        yield
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        where = find_latest(run_dir) or run_dir
+        raise CheckpointError(f"{where}: its training state does not fit this run "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
 def load_training_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor], Any]:
     meta = read_meta(folder)
     weights = load_tensors(folder / "model.safetensors")
     if not (folder / "train_state.json").is_file():
         raise CheckpointError(f"{folder}: an inference export, it cannot resume training")
-    return meta, weights, load_state(folder / "train_state")
+    return meta, weights, check_train_state(load_state(folder / "train_state"), folder / "train_state.json")
 
 
 def ema_weights(weights: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
@@ -120,15 +155,23 @@ def _weights_file(folder: Path, network: str) -> Path:
     return sub if sub.is_file() else folder / "model.safetensors"
 
 
-def _build_method(raw_config: dict):
+def _build_method(raw_config: dict, where: Path):
+    """The method a checkpoint's or export's config describes, checked as strictly as a YAML config
+    (errors name ``where``, the file) and refused before it is built if its networks cannot fit
+    in memory here."""
     from condsynth.engine.config import build_experiment_config
     from condsynth.models import get_method_class
 
-    cfg = build_experiment_config(raw_config)
+    try:
+        cfg = build_experiment_config(raw_config)
+        method_cls = get_method_class(cfg.method)
+        check_fits(method_cls, cfg.model, cfg.data, training=False)
+    except ConfigError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
     # building draws initial weights that the checkpoint then replaces: loading a network (a
     # frozen part, say) must not shift the caller's random stream (a training run's init)
     with torch.random.fork_rng(devices=[]):
-        return get_method_class(cfg.method)(cfg.model, cfg.data), cfg
+        return method_cls(cfg.model, cfg.data), cfg
 
 
 def read_pipeline(folder: Path) -> dict:
@@ -148,7 +191,7 @@ def _load_pipeline_folder(folder: Path, expected: tuple[str, ...] | None, device
     method_name = meta["config"].get("method")
     if expected and method_name not in expected:
         raise CheckpointError(f"{folder}: a '{method_name}' pipeline, but this needs a '{' or '.join(expected)}' one")
-    method, cfg = _build_method(meta["config"])
+    method, cfg = _build_method(meta["config"], folder / "pipeline.json")
     frozen = method.frozen_networks()
     for name, comp in meta["components"].items():
         sub = folder / str(comp.get("path", name))
@@ -182,7 +225,7 @@ def load_for_inference(path: str | Path, expected_method: str | tuple[str, ...] 
         method, cfg = _load_pipeline_folder(folder, expected, device)
     else:
         folder, meta, weights = open_checkpoint(folder, expected)
-        method, cfg = _build_method(meta["config"])
+        method, cfg = _build_method(meta["config"], folder / "config.json")
         names = list(method.inference_networks) or list(method.networks())
         for name in names:
             if getattr(method, name, None) is None:
@@ -205,10 +248,29 @@ def load_for_inference(path: str | Path, expected_method: str | tuple[str, ...] 
     return method, cfg, folder
 
 
+def run_of(folder: Path) -> Path:
+    """The run folder a checkpoint belongs to (``RUN/checkpoints/step_N`` -> ``RUN``), else itself."""
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
+
+
+def checkpoint_inputs(path: str | Path) -> list[Path]:
+    """What reading checkpoint ``path`` reads: the path, its checkpoint folder and its run folder
+    (outputs must stay out of all three); just the path if it does not resolve."""
+    p = Path(path)
+    try:
+        folder = p.parent if p.is_file() else resolve_checkpoint(p)
+    except CheckpointError:
+        return [p]
+    return [p, folder, run_of(folder)]
+
+
 def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str = "",
-                  extra: dict | None = None) -> Path:
-    """Write ``method``'s inference networks and frozen parts as a pipeline folder (atomically)."""
-    out = Path(out)
+                  extra: dict | None = None, overwrite: bool = False) -> Path:
+    """Write ``method``'s inference networks and frozen parts as a pipeline folder (atomically).
+
+    ``out`` follows :mod:`condsynth.io.outputs`: never the checkpoint it comes from (``source``),
+    its run or a frozen part's checkpoint, nor a folder holding them; an existing ``out`` is
+    replaced only with ``overwrite``, once the new folder is complete."""
     frozen = method.frozen_networks()
     components: dict[str, dict] = {}
 
@@ -216,7 +278,14 @@ def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str 
         return {f"{name}.{k}": (v.half() if half and v.is_floating_point() else v).detach().cpu()
                 for k, v in net.state_dict().items()}
 
-    with atomic_dir(out) as tmp:
+    nets = [getattr(method, n, None) for n in (*method.inference_networks, *frozen)]
+    size = sum(v.numel() * (2 if half and v.is_floating_point() else v.element_size())
+               for net in nets if net is not None for v in net.state_dict().values())
+    reads = [p for rec in getattr(method, "frozen_records", {}).values() for p in checkpoint_inputs(rec["path"])]
+    out_real = check_output(out, kind="folder", overwrite=overwrite, need_bytes=size,
+                            inputs=[*(checkpoint_inputs(source) if source else []), *reads])
+    out = Path(out)
+    with atomic_dir(out_real) as tmp:
         for name in method.inference_networks:
             net = getattr(method, name, None)
             if net is None:
@@ -242,14 +311,15 @@ def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str 
     return out
 
 
-def export_for_inference(path: str | Path, out: str | Path, half: bool = False, use_ema: bool = True) -> Path:
+def export_for_inference(path: str | Path, out: str | Path, half: bool = False, use_ema: bool = True,
+                         overwrite: bool = False) -> Path:
     """``condsynth export``: what the method's pipeline loads, as a pipeline folder."""
     method, cfg, folder = load_for_inference(path, use_ema=use_ema)
     step = None
     if (folder / "config.json").is_file():
         step = read_meta(folder).get("step")
-    return save_pipeline(method, cfg, out, half=half, source=str(folder), extra={"step": step})
+    return save_pipeline(method, cfg, out, half=half, source=str(folder), extra={"step": step}, overwrite=overwrite)
 
 
-__all__ = ["ema_weights", "export_for_inference", "find_latest", "load_for_inference", "load_frozen_parts",
+__all__ = ["checkpoint_inputs", "ema_weights", "export_for_inference", "find_latest", "load_for_inference", "load_frozen_parts",
            "load_network", "load_training_checkpoint", "read_pipeline", "save_pipeline", "save_training_checkpoint"]

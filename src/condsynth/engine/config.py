@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from condsynth.config import apply_overrides, from_dict, load_yaml, to_dict
+from condsynth.config import SEED_MAX, apply_overrides, bounded, from_dict, load_yaml, max_threads, to_dict
 from condsynth.errors import ConfigError
+
+MAX_STEPS = 10 ** 12        # steps and step intervals: far beyond any run, well inside 64 bits
 
 
 @dataclass
@@ -22,12 +24,12 @@ class ScheduleConfig:
     """
 
     kind: Literal["constant", "linear", "step", "piecewise"] = "constant"
-    constant_steps: int = 0
-    decay_steps: int = 0
-    step_size: int = 1000
-    gamma: float = 0.1
-    milestones: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
+    constant_steps: int = bounded(0, 0, MAX_STEPS)
+    decay_steps: int = bounded(0, 0, MAX_STEPS)
+    step_size: int = bounded(1000, 1, MAX_STEPS)
+    gamma: float = bounded(0.1, 0.0, 1e6)
+    milestones: list[int] = bounded(min=0, max=MAX_STEPS, factory=list)
+    values: list[float] = bounded(min=0.0, max=1e6, factory=list)
 
     def __post_init__(self):
         if self.kind == "piecewise":
@@ -40,23 +42,23 @@ class ScheduleConfig:
 @dataclass
 class TrainConfig:
     out_dir: str = "runs/default"
-    seed: int = 0
-    steps: int = 1000               # optimisation steps in total (one batch each)
-    batch_size: int = 1             # per process
-    num_workers: int = 0
+    seed: int = bounded(0, 0, SEED_MAX)
+    steps: int = bounded(1000, 0, MAX_STEPS)       # optimisation steps in total (one batch each)
+    batch_size: int = bounded(1, 1, 65536)         # per process
+    num_workers: int = bounded(0, 0, max_threads)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"   # mixed precision is used on GPU only
-    grad_clip: float = 0.0          # max global grad norm per optimizer; 0 disables
-    ema_decay: float = 0.0          # EMA of Method.ema_networks; 0 disables
+    grad_clip: float = bounded(0.0, 0.0, None)    # max global grad norm per optimizer; 0 disables
+    ema_decay: float = bounded(0.0, 0.0, 1.0)     # EMA of Method.ema_networks; 0 disables
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    checkpoint_every: int = 500     # steps; a final checkpoint is always written
-    keep_checkpoints: int = 2       # newest checkpoints kept on disk
-    log_every: int = 10             # steps between scalar logs
-    image_every: int = 200          # steps between image grids (0 disables)
-    eval_every: int = 0             # steps between held-out evaluations (0 disables)
-    eval_batches: int = 4
+    checkpoint_every: int = bounded(500, 1, MAX_STEPS)   # steps; a final checkpoint is always written
+    keep_checkpoints: int = bounded(2, 0, 100_000)       # newest checkpoints kept on disk (0: all)
+    log_every: int = bounded(10, 1, MAX_STEPS)           # steps between scalar logs
+    image_every: int = bounded(200, 0, MAX_STEPS)        # steps between image grids (0 disables)
+    eval_every: int = bounded(0, 0, MAX_STEPS)           # steps between held-out evaluations (0 disables)
+    eval_batches: int = bounded(4, 0, 1_000_000)
     progress: bool = True
-    threads: int = 0                # torch intra-op threads on CPU; 0 keeps torch's default
+    threads: int = bounded(0, 0, max_threads)   # torch intra-op threads on CPU; 0 keeps torch's default
     # Flush subnormal floats to zero on CPU. Trained weights and Adam moments drift into the
     # subnormal range, and x86 arithmetic on them is slow: the painting renderer ran 3x slower
     # per step after 2,000 steps without it. Numerically invisible (values below 1.2e-38).

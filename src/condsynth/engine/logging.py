@@ -33,25 +33,30 @@ def make_grid(columns: dict[str, torch.Tensor], max_rows: int = 8, pad: int = 2)
 
 
 class RunLogger:
-    """Rank-0 logger; every method is a no-op on other ranks."""
+    """Rank-0 logger; every method is a no-op on other ranks. Files are opened at the first log,
+    so a run that fails before its first step leaves no empty logs in the run folder."""
 
     def __init__(self, run_dir: Path, enabled: bool):
         self.enabled = enabled
         self.run_dir = run_dir
         self.writer = None
         self._jsonl = None
-        if enabled:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(str(run_dir / "tb"))
-            except ImportError:  # tensorboard is a core dependency, but don't die for logs
-                self.writer = None
-            self._jsonl = open(run_dir / "log.jsonl", "a", encoding="utf-8")
+
+    def _open(self) -> None:
+        if self._jsonl is not None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(self.run_dir / "tb"))
+        except ImportError:  # tensorboard is a core dependency, but don't die for logs
+            self.writer = None
+        self._jsonl = open(self.run_dir / "log.jsonl", "a", encoding="utf-8")
 
     def scalars(self, step: int, values: dict[str, float], **extra) -> None:
         if not self.enabled:
             return
+        self._open()
         for k, v in values.items():
             if self.writer is not None:
                 self.writer.add_scalar(k, v, step)
@@ -61,6 +66,7 @@ class RunLogger:
     def images(self, step: int, columns: dict[str, torch.Tensor]) -> None:
         if not self.enabled or not columns:
             return
+        self._open()
         grid = make_grid(columns)
         save_image(self.run_dir / "images" / f"step_{step:08d}.png", grid)
         if self.writer is not None:

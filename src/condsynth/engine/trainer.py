@@ -27,6 +27,7 @@ from condsynth.engine import checkpoint as ckpt
 from condsynth.engine.config import (RESUME_FREE_KEYS, ExperimentConfig, ScheduleConfig, build_experiment_config,
                                      config_diff)
 from condsynth.engine.logging import RunLogger
+from condsynth.engine.rundir import claim_run_dir
 from condsynth.engine.sampling import ResumableSampler
 from condsynth.errors import CheckpointError, ConfigError, TrainingDiverged, UserError
 from condsynth.io.atomic import atomic_write_text
@@ -408,14 +409,17 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, self.last_checkpoint, logs)
 
 
-def train(cfg: ExperimentConfig, resume: bool = False, allow_config_change: bool = False) -> TrainResult:
-    trainer = Trainer(cfg)
-    if resume:
-        resumed = trainer.resume(allow_config_change)
-        if trainer.is_main:
-            print(f"resuming from {trainer.last_checkpoint} (step {trainer.step})" if resumed else
-                  f"no checkpoint in {trainer.run_dir}; starting from step 0", flush=True)
-    return trainer.fit()
+def train(cfg: ExperimentConfig, resume: bool = False, allow_config_change: bool = False,
+          overwrite: bool = False) -> TrainResult:
+    with claim_run_dir(cfg, resume=resume, overwrite=overwrite):  # checks, lock, another run's files
+        trainer = Trainer(cfg)
+        if resume:
+            with ckpt.state_errors(trainer.run_dir):
+                resumed = trainer.resume(allow_config_change)
+            if trainer.is_main:
+                print(f"resuming from {trainer.last_checkpoint} (step {trainer.step})" if resumed else
+                      f"no checkpoint in {trainer.run_dir}; starting from step 0", flush=True)
+        return trainer.fit()
 
 
 __all__ = ["Trainer", "TrainResult", "lr_factor", "train"]

@@ -25,6 +25,7 @@ PIPELINE_FORMAT = "condsynth-pipeline"
 # found by bare name (``pix2pix-scenes64``, ``painting``, ``painting/renderer``).
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 _OLD_ASSET_PREFIXES = ("condsynth/assets/", "assets/checkpoints/")   # spellings in older configs
+MAX_META_BYTES = 16 * 2 ** 20            # a config.json is a few kB; refuse to parse gigabytes
 
 
 def is_pipeline_folder(p: Path) -> bool:
@@ -69,8 +70,9 @@ def find_latest(run_dir: str | Path) -> Path | None:
     ckdir = checkpoints_dir(run_dir)
     pointer = ckdir / "latest"
     if pointer.is_file():
-        cand = ckdir / pointer.read_text(encoding="utf-8").strip()
-        if (cand / "config.json").is_file():
+        name = pointer.read_bytes()[:256].decode("utf-8", "replace").strip()
+        cand = ckdir / name
+        if name and "/" not in name and "\0" not in name and (cand / "config.json").is_file():
             return cand
     steps = sorted(p for p in ckdir.glob("step_*") if (p / "config.json").is_file() and not p.name.startswith("."))
     return steps[-1] if steps else None
@@ -103,13 +105,19 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def read_meta(folder: Path) -> dict:
     cfg_file = folder / "config.json"
     try:
+        if cfg_file.stat().st_size > MAX_META_BYTES:
+            raise CheckpointError(f"{cfg_file}: {cfg_file.stat().st_size} bytes, too large for a checkpoint config")
         meta = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{cfg_file}: unreadable checkpoint config ({exc})") from None
+    except (OSError, ValueError) as exc:    # ValueError: bad JSON, not UTF-8
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CheckpointError(f"{cfg_file}: unreadable checkpoint config ({reason})") from None
     # early exports carry no "format" tag; a config section naming its method identifies them
-    if not isinstance(meta.get("config"), dict) or "method" not in meta["config"] or \
-            meta.get("format", FORMAT) != FORMAT:
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) or \
+            not isinstance(meta["config"].get("method"), str) or meta.get("format", FORMAT) != FORMAT:
         raise CheckpointError(f"{cfg_file}: not a condsynth checkpoint")
+    step = meta.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
+        raise CheckpointError(f"{cfg_file}: 'step' must be a non-negative integer, got {step!r}")
     return meta
 
 
@@ -118,6 +126,9 @@ def open_checkpoint(path: str | Path, expected_method: str | tuple[str, ...] | N
     """``(folder, meta, weights)`` of a checkpoint folder, run folder, bundled name or a
     ``model.safetensors`` file inside a checkpoint folder; checks the method if asked."""
     p = Path(path)
+    if p.is_file() and p.suffix != ".safetensors":
+        raise CheckpointError(f"{p}: not a checkpoint (give a checkpoint folder, a run folder or the "
+                              f"model.safetensors file in a checkpoint folder)")
     folder = p.parent if p.is_file() else resolve_checkpoint(p)
     meta = read_meta(folder)
     method = meta["config"]["method"]

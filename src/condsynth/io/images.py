@@ -12,6 +12,9 @@ any image input of a pipeline (path, array, tensor) into ``H x W x 3`` uint8.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import stat
 import warnings
 from pathlib import Path
 
@@ -47,35 +50,86 @@ def _flatten_alpha(img: Image.Image, background: tuple[int, int, int]) -> Image.
     return Image.alpha_composite(base, rgba).convert("RGB")
 
 
+def _check_file(path: Path) -> None:
+    """Refuse what is not a non-empty regular file before Pillow reads (a FIFO would block)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{path}: is a folder, expected an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{path}: not a regular file")
+    if st.st_size == 0:
+        raise UserError(f"{path}: file is empty")
+
+
+@contextlib.contextmanager
+def _decoding(path: Path):
+    """Pillow's failures on a hostile file, as one UserError naming it; its warnings and log
+    lines (corrupt EXIF, odd TIFF tags) kept off the terminal."""
+    pil_log = logging.getLogger("PIL")
+    level = pil_log.level
+    pil_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except UserError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        kind = "not a readable image" if isinstance(exc, UnidentifiedImageError) else \
+            f"image too large to decode safely ({str(exc).rstrip('.')})"
+        raise UserError(f"{path}: {kind}") from None
+    except MemoryError:
+        raise UserError(f"{path}: image too large to decode in the memory available") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise UserError(f"{path}: corrupt or truncated image ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a plugin's own failure on a malformed file (DDS, TIFF...)
+        raise UserError(f"{path}: cannot decode this image ({type(exc).__name__}: {exc})") from None
+    finally:
+        pil_log.setLevel(level)
+
+
+def _check_size(path: Path, img: Image.Image) -> None:
+    if img.width < 1 or img.height < 1:
+        raise UserError(f"{path}: image has no pixels ({img.width}x{img.height})")
+    if img.width * img.height > MAX_PIXELS:
+        raise UserError(f"{path}: image is {img.width}x{img.height}, more than "
+                        f"{MAX_PIXELS // 1_000_000} Mpx; downscale it first")
+
+
+def probe_image(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` from the header alone (cheap): the checks ``read_image`` makes before
+    decoding, so a batch of inputs can be vetted before the first is decoded."""
+    path = Path(path)
+    _check_file(path)
+    with _decoding(path), Image.open(path) as img:
+        _check_size(path, img)
+        return img.size
+
+
 def read_image(path: str | Path, mode: str = "RGB", background=(255, 255, 255)) -> np.ndarray:
     """Read ``path`` as uint8 ``H x W x C`` (C = 3 for ``mode='RGB'``, 1 for ``mode='L'``).
 
     Transparent pixels are composited over ``background`` (white by default).
     """
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, expected an image file")
-    if path.stat().st_size == 0:
-        raise UserError(f"{path}: file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise UserError(f"{path}: image is {img.width}x{img.height}, more than "
-                                    f"{MAX_PIXELS // 1_000_000} Mpx; downscale it first")
-                img = ImageOps.exif_transpose(img)
-                img.load()
-    except UserError:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        kind = "not a readable image" if isinstance(exc, UnidentifiedImageError) else "image too large"
-        raise UserError(f"{path}: {kind}") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
-        raise UserError(f"{path}: corrupt or truncated image ({exc})") from None
+    _check_file(path)
+    with _decoding(path):
+        with Image.open(path) as img:
+            _check_size(path, img)
+            img = ImageOps.exif_transpose(img)
+            img.load()
+        return _to_array(img, mode, background)
 
+
+def _to_array(img: Image.Image, mode: str, background) -> np.ndarray:
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         img = _to_8bit(img)
     if img.mode == "P":

@@ -86,8 +86,8 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: file not found")
     try:
         return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({type(exc).__name__}: {exc})") from None
 
 
 def save_state(stem: str | Path, obj: Any) -> None:
@@ -106,6 +106,13 @@ def load_state(stem: str | Path) -> Any:
         raise CheckpointError(f"{js}: file not found")
     try:
         skeleton = json.loads(js.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (OSError, ValueError) as exc:    # ValueError: bad JSON, not UTF-8
         raise CheckpointError(f"{js}: not valid JSON ({exc})") from None
-    return unpack(skeleton, load_tensors(stem.with_suffix(".safetensors")))
+    tensors_file = stem.with_suffix(".safetensors")
+    tensors = load_tensors(tensors_file)
+    try:
+        return unpack(skeleton, tensors)
+    except KeyError as exc:
+        raise CheckpointError(f"{js}: names tensor {exc} that {tensors_file.name} does not hold") from None
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CheckpointError(f"{js}: not a condsynth training state ({type(exc).__name__}: {exc})") from None

@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from condsynth.config import bounded
 from condsynth.data.translation import PairedDataConfig, PairedImageDataset
 from condsynth.losses.gan import GANLoss
 from condsynth.models.base import Method, StepContext
@@ -34,25 +35,25 @@ from condsynth.nn.unet import UNetGenerator
 
 @dataclass
 class Pix2PixConfig:
-    in_channels: int = 3
-    out_channels: int = 3
-    ngf: int = 64
-    ndf: int = 64
-    num_downs: int = 8                  # 8 for 256x256 (1x1 bottleneck); 6 for 64x64
+    in_channels: int = bounded(3, 1, 64)
+    out_channels: int = bounded(3, 1, 64)
+    ngf: int = bounded(64, 1, 4096)
+    ndf: int = bounded(64, 1, 4096)
+    num_downs: int = bounded(8, 2, 16)  # 8 for 256x256 (1x1 bottleneck); 6 for 64x64; stride 2^num_downs
     norm: Literal["batch", "instance", "none"] = "batch"
-    dropout: float = 0.5
+    dropout: float = bounded(0.5, 0.0, 1.0)
     dropout_blocks: tuple[int, ...] = (0, 1, 2)   # decoder blocks from the innermost; code uses (1, 2, 3)
     test_dropout: bool = True           # pix2pix keeps dropout on at test time (§3.2.1)
-    d_layers: int = 3                   # 3 = 70x70 PatchGAN; 0 pixel, 1 16x16, 5 286x286
+    d_layers: int = bounded(3, 0, 12)   # 3 = 70x70 PatchGAN; 0 pixel, 1 16x16, 5 286x286
     gan_mode: Literal["vanilla", "lsgan", "hinge", "wgan"] = "vanilla"
-    lambda_l1: float = 100.0            # λ of Eq. 4
-    lambda_gan: float = 1.0             # 0 trains the "L1 only" ablation of Table 1
+    lambda_l1: float = bounded(100.0, 0.0, None)   # λ of Eq. 4
+    lambda_gan: float = bounded(1.0, 0.0, None)    # 0 trains the "L1 only" ablation of Table 1
     conditional_d: bool = True          # False: unconditional D (the "GAN" rows of Table 1)
-    d_loss_scale: float = 0.5           # D objective divided by 2 (§3.3)
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    init_gain: float = 0.02
+    d_loss_scale: float = bounded(0.5, 0.0, None)  # D objective divided by 2 (§3.3)
+    lr: float = bounded(2e-4, 0.0, 1e3)
+    beta1: float = bounded(0.5, 0.0, 1.0)
+    beta2: float = bounded(0.999, 0.0, 1.0)
+    init_gain: float = bounded(0.02, 0.0, 1e3)
 
 
 class Pix2Pix(Method):

@@ -20,28 +20,14 @@ from typing import ClassVar
 
 import torch
 
+from condsynth.config import check_device
 from condsynth.engine.checkpoint import load_for_inference, save_pipeline
 from condsynth.errors import UserError
 
 
 def pick_device(name: str | torch.device) -> torch.device:
     """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a device -> a device that exists here."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise UserError(f"--device: '{name}' is not a device (use cpu, cuda, cuda:N or auto)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device: {name}, but no CUDA device is available")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UserError(f"--device: {name}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type != "cpu":
-        raise UserError(f"--device: '{name}' is not supported (use cpu, cuda, cuda:N or auto)")
-    return dev
+    return name if isinstance(name, torch.device) else check_device(name, "--device")
 
 
 @contextlib.contextmanager
@@ -87,9 +73,10 @@ class Pipeline:
                             f"not {cls.__name__}")
         return cls(method, cfg, dev, source=str(folder))
 
-    def save_pretrained(self, out: str | Path, half: bool = False) -> Path:
-        """Write this pipeline's components as a pipeline folder (atomically)."""
-        return save_pipeline(self.method, self.config, out, half=half, source=self.source)
+    def save_pretrained(self, out: str | Path, half: bool = False, overwrite: bool = False) -> Path:
+        """Write this pipeline's components as a pipeline folder (atomically; an existing ``out``
+        is replaced only with ``overwrite``, and never the checkpoint it was loaded from)."""
+        return save_pipeline(self.method, self.config, out, half=half, source=self.source, overwrite=overwrite)
 
     def to(self, device: str | torch.device) -> Pipeline:
         self.device = pick_device(device)

@@ -14,16 +14,20 @@ in [-1, 1], and its translating network a ``stride`` (2^d).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from condsynth.errors import UserError
-from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, luma, read_image, save_image, tensor_to_uint8,
-                                 to_rgb_uint8, uint8_to_tensor)
+from condsynth.io.atomic import atomic_files
+from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, luma, probe_image, read_image, save_image,
+                                 tensor_to_uint8, to_rgb_uint8, uint8_to_tensor)
+from condsynth.io.outputs import check_new_files, check_output
 from condsynth.pipelines.base import Pipeline, pick_device, seeded
 
 
@@ -33,7 +37,7 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
         p = Path(item)
         if p.is_dir():
             files.extend(list_images(p))
-        elif p.exists():
+        elif os.path.lexists(p):        # read_image names what is wrong: a loop, a FIFO, ...
             files.append(p)
         else:
             raise UserError(f"{p}: file not found")
@@ -87,18 +91,32 @@ class TranslationPipeline(Pipeline):
             y = self.method.translate(x)[..., :h, :w]
         return TranslationOutput(tensor_to_uint8(y[0]))
 
-    def translate_files(self, files: list[Path], out_dir: str | Path, seed: int = 0) -> list[Path]:
+    def translate_files(self, files: list[Path], out_dir: str | Path, seed: int = 0, overwrite: bool = False,
+                        inputs: Iterable[str | Path] = ()) -> list[Path]:
+        """Translate ``files`` into ``out_dir`` as PNGs named after them, one image in memory at a time.
+
+        Every input's header is checked before the first is decoded, and ``out_dir`` against the
+        output policy (:mod:`condsynth.io.outputs`; ``inputs``: what else the command reads, e.g.
+        the checkpoint). The outputs appear in ``out_dir`` together once all are written, so a
+        failure leaves nothing there; an existing output is replaced only with ``overwrite``.
+        """
         mode = "L" if self.in_channels == 1 else "RGB"
-        images = [read_image(f, mode=mode) for f in files]  # every input is checked before any output
-        out_dir = Path(out_dir)
-        written, used = [], set()
-        for i, (f, img) in enumerate(zip(files, images)):
+        sizes = [probe_image(f) for f in files]
+        names, used = [], set()
+        for f in files:
             name = f.stem
             while name in used:
                 name += "_"
             used.add(name)
-            written.append(self(img, seed=seed + i).save(out_dir / f"{name}.png"))
-        return written
+            names.append(f"{name}.png")
+        target = check_output(out_dir, kind="folder", merge=True, inputs=[*files, *inputs],
+                              shallow_inputs={f.parent for f in files},   # a sub-folder of theirs is fine
+                              need_bytes=sum(w * h for w, h in sizes) // 4)  # PNGs rarely go below 2 bits/px
+        check_new_files(target, names, inputs=files, overwrite=overwrite)
+        with atomic_files(target) as stage:
+            for i, (f, name) in enumerate(zip(files, names)):
+                self(read_image(f, mode=mode), seed=seed + i).save(stage / name)
+        return [Path(out_dir) / name for name in names]
 
 
 __all__ = ["IMAGE_EXTENSIONS", "TranslationOutput", "TranslationPipeline", "collect_inputs", "pad_to_multiple",
