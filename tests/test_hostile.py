@@ -72,9 +72,9 @@ TRAIN = ["train", CONFIG, "data.root={data}", "train.out_dir={ws}/newrun", "trai
 # without progress) | fragments of the one error line". {run}, {ws}, {data}, {step}, {agent} are the
 # workspace's paths.
 CLI_TABLE = r"""
-export-out-is-the-run | export {run} --out {run} | {run}: is also an input
-export-out-is-the-run-via-symlink | export runlink --out run | run: is also an input
-export-out-is-the-run-via-dotdot | export {run} --out {run}/../run | is also an input
+export-out-is-the-run | export {run} --out {run} | {run}: would replace
+export-out-is-the-run-via-symlink | export runlink --out run | run: would replace
+export-out-is-the-run-via-dotdot | export {run} --out {run}/../run | would replace
 export-out-inside-the-run | export {run} --out {run}/export | inside the input folder
 export-checkpoint-out-its-run | export {step} --out {run} | would replace
 export-out-checkpoints-folder | export {step} --out {run}/checkpoints | would replace
@@ -434,8 +434,8 @@ def test_exported_files_keep_the_umask_permissions_and_overwrite_only_when_asked
     try:
         rc, _, err = run_cli(["export", "run", "--out", "exp"], capsys)
         assert rc == 0, err
-        for f in (ws.root / "exp").iterdir():
-            assert _mode_of(f) == 0o644, f            # safetensors used to leave 0600
+        for f in (ws.root / "exp").rglob("*"):       # pipeline.json, G/config.json, G/model.safetensors
+            assert _mode_of(f) == (0o755 if f.is_dir() else 0o644), f   # safetensors used to leave 0600
         assert _mode_of(ws.root / "exp") == 0o755
         before = snapshot(ws.root / "exp")
         expect_error(["export", "run", "--out", "exp"], capsys, "exp: folder exists", watch=ws.watch)
@@ -451,7 +451,8 @@ def test_exported_files_keep_the_umask_permissions_and_overwrite_only_when_asked
 def test_export_over_a_file_needs_overwrite(ws, capsys):
     rc, _, err = run_cli(["export", "run", "--out", "notes.txt", "--overwrite"], capsys)
     assert rc == 0, err
-    assert (ws.root / "notes.txt" / "model.safetensors").is_file()
+    assert (ws.root / "notes.txt" / "pipeline.json").is_file()
+    assert (ws.root / "notes.txt" / "G" / "model.safetensors").is_file()
 
 
 def test_translate_keeps_other_files_and_replaces_same_names_only_with_overwrite(ws, capsys):

@@ -110,8 +110,8 @@ def build_experiment_config(raw: dict) -> ExperimentConfig:
 
 
 # train.* keys that may change on --resume without changing what is learned
-RESUME_FREE_KEYS = {"train.steps", "train.progress", "train.log_every", "train.image_every", "train.eval_every",
-                    "train.eval_batches", "train.checkpoint_every", "train.keep_checkpoints", "train.threads",
+RESUME_FREE_KEYS = {"train.out_dir", "train.steps", "train.progress", "train.log_every", "train.image_every",
+                    "train.eval_every", "train.eval_batches", "train.checkpoint_every", "train.keep_checkpoints", "train.threads",
                     "train.num_workers", "train.device", "train.init_from", "train.init_networks"}
 
 

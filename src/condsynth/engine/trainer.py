@@ -231,8 +231,8 @@ class Trainer:
         learned unless the user accepts them."""
         try:    # read the old config with today's schema: a key added since, at its default, is no change
             old = build_experiment_config(meta["config"]).to_dict()
-        except ConfigError:
-            old = meta["config"]
+        except ConfigError as exc:
+            raise CheckpointError(f"{folder / 'config.json'}: {exc}") from None
         diff = config_diff(old, self.cfg.to_dict())
         for name, old in (meta.get("frozen") or {}).items():
             new = self.frozen_records.get(name, {})
