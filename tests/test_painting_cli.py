@@ -178,3 +178,24 @@ def test_bundled_checkpoint_loads_and_paints(photo):
     res = painter.paint(photo, 10, mode="agent")
     assert res.canvas.shape == (128, 128, 3) and res.strokes.shape == (10, 13)
     assert res.mse < float(np.mean(res.target ** 2))                    # closer than the black canvas
+
+
+def test_export_of_the_bundled_agent_paints_through_the_cli(photo, tmp_path, capsys):
+    """`condsynth export` of the bundled agent writes actor, attention module and the renderer it
+    runs with; `condsynth paint --checkpoint EXPORT` paints exactly as the bundled pipeline does."""
+    from condsynth.pipelines.paint import PaintingPipeline
+    export = tmp_path / "export"
+    code, err = run(["export", "painting", "--out", str(export)], capsys)
+    assert code == 0, err
+    doc = json.loads((export / "pipeline.json").read_text())
+    assert doc["method"] == "painting_agent"
+    assert {k: v["kind"] for k, v in doc["components"].items()} == \
+        {"actor": "trained", "attention": "trained", "renderer": "frozen"}
+    out = tmp_path / "p.png"
+    code, err = run(["paint", str(photo), "-n", "15", "--mode", "agent", "--out", str(out),
+                     "--checkpoint", str(export)], capsys)
+    assert code == 0, err
+    bundled = PaintingPipeline.from_pretrained("painting")(photo, strokes=15, mode="agent").canvas
+    again = PaintingPipeline.from_pretrained(export)(photo, strokes=15, mode="agent").canvas
+    np.testing.assert_array_equal(bundled, again)
+    assert np.asarray(Image.open(out)).shape == (128, 128, 3)
