@@ -16,8 +16,6 @@ renderer's training data is :mod:`condsynth.data.strokes`, and stroke files are
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from condsynth.data.strokes import RendererDataConfig, StrokeBank, StrokeDataset, write_stroke_bank
 from condsynth.data.synth.strokes import (
     SHAPE_PARAMS,
@@ -31,27 +29,12 @@ from condsynth.models.painting.attention import AttentionModule, attention_loss
 from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, render_bundle, step_canvas
 from condsynth.models.painting.feature_masks import FeatureMasks
 from condsynth.models.painting.optimize import optimize_strokes
-from condsynth.models.painting.renderer import NeuralRenderer, RendererConfig, RendererMethod, load_renderer
-
-_PACKAGE = Path(__file__).resolve().parents[2]      # .../condsynth
-
-
-def resolve_asset(path: str) -> str:
-    """A path as given, or relative to the installed package (``condsynth/assets/...``)."""
-    p = Path(path)
-    if p.exists():
-        return str(p)
-    for cand in (_PACKAGE / path, _PACKAGE.parent / path, _PACKAGE / Path(path).relative_to("condsynth")
-                 if path.startswith("condsynth/") else _PACKAGE / path):
-        if cand.exists():
-            return str(cand)
-    return str(p)
-
+from condsynth.models.painting.renderer import NeuralRenderer, RendererConfig, RendererMethod
 
 __all__ = [
     "SHAPE_PARAMS", "STROKE_PARAMS", "AttentionModule", "FeatureMasks", "NeuralRenderer", "PaintingAgent",
     "PaintingAgentConfig", "RendererConfig", "RendererDataConfig", "RendererMethod", "ReplayBuffer",
-    "StrokeBank", "StrokeDataset", "TargetStore", "attention_loss", "composite", "load_renderer",
+    "StrokeBank", "StrokeDataset", "TargetStore", "attention_loss", "composite",
     "optimize_strokes", "paint_strokes_cpu", "paint_with_actor", "rasterize_stroke", "rasterize_strokes",
-    "render_bundle", "resolve_asset", "step_canvas", "write_stroke_bank",
+    "render_bundle", "step_canvas", "write_stroke_bank",
 ]

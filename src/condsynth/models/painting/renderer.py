@@ -18,10 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condsynth.config import from_dict
 from condsynth.data.strokes import RendererDataConfig, StrokeBank, StrokeDataset
 from condsynth.data.synth.strokes import SHAPE_PARAMS
-from condsynth.io.checkpoint import load_module_weights, open_checkpoint, subdict
 from condsynth.models.base import Method
 
 HELDOUT_STROKES = 2048        # strokes of the held-out seed in the "val" split
@@ -136,11 +134,3 @@ class RendererMethod(Method):
         dev = next(self.renderer.parameters()).device
         pred = self.renderer(p[:8].to(dev)).cpu()
         return {"rasteriser": alpha[:8, None] * 2 - 1, "renderer": pred[:, None] * 2 - 1}
-
-
-def load_renderer(path: str, device="cpu") -> NeuralRenderer:
-    """Load a frozen renderer from a checkpoint (folder, run folder or its model.safetensors; keys ``renderer.*``)."""
-    folder, meta, weights = open_checkpoint(path, expected_method=RendererMethod.name)
-    net = NeuralRenderer(from_dict(RendererConfig, meta["config"].get("model", {}), prefix="model."))
-    load_module_weights(net, subdict(weights, "renderer."), str(folder / "model.safetensors"))
-    return net.to(device).eval().requires_grad_(False)
