@@ -316,5 +316,12 @@ def check_unpaired(root: Path) -> Report:
     return report
 
 
+def paired_dataset(cfg: PairedDataConfig, split: str) -> PairedImageDataset:
+    """The engine's ``"train"``/``"eval"`` split of a paired dataset (augmented for training only),
+    for ``Method.build_dataset`` of every paired method."""
+    name = cfg.train_split if split == "train" else cfg.eval_split
+    return PairedImageDataset(cfg, name, train=split == "train")
+
+
 __all__ = ["IMAGE_EXTENSIONS", "ImageDataConfig", "PairedDataConfig", "PairedImageDataset", "Side",
-           "UnpairedDataConfig", "UnpairedImageDataset", "split_key"]
+           "UnpairedDataConfig", "UnpairedImageDataset", "paired_dataset", "split_key"]

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from condsynth.config import bounded
-from condsynth.data.translation import PairedDataConfig, PairedImageDataset
+from condsynth.data.translation import PairedDataConfig, paired_dataset
 from condsynth.losses.gan import GANLoss
 from condsynth.models.base import Method, StepContext
 from condsynth.nn.blocks import init_weights, set_requires_grad
@@ -86,8 +86,7 @@ class Pix2Pix(Method):
                 "D": torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))}
 
     def build_dataset(self, split: str):
-        name = self.data_cfg.train_split if split == "train" else self.data_cfg.eval_split
-        return PairedImageDataset(self.data_cfg, name, train=split == "train")
+        return paired_dataset(self.data_cfg, split)
 
     def _d_input(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, y], 1) if self.model_cfg.conditional_d else y

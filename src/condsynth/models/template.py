@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from condsynth.data.translation import PairedDataConfig, PairedImageDataset
+from condsynth.data.translation import PairedDataConfig, paired_dataset
 from condsynth.models.base import Method, StepContext
 
 
@@ -43,12 +43,12 @@ class SmallConvNet(nn.Module):
 
 
 class TemplateMethod(Method):
-    name = "template"
-    ModelConfig = TemplateConfig
-    DataConfig = PairedDataConfig
-    ema_networks = ("G",)
-    inference_networks = ("G",)
-    pipeline = "condsynth.pipelines.translate:TranslationPipeline"
+    name = "template"                       # the config's `method:`, and the registry key
+    ModelConfig = TemplateConfig            # the YAML `model:` section
+    DataConfig = PairedDataConfig           # the YAML `data:` section
+    inference_networks = ("G",)             # what `condsynth export` writes
+    pipeline = "condsynth.pipelines.translate:TranslationPipeline"   # what runs the export
+    ema_networks = ("G",)                   # what train.ema_decay may average
 
     def __init__(self, model_cfg: TemplateConfig, data_cfg: PairedDataConfig):
         super().__init__(model_cfg, data_cfg)
@@ -61,8 +61,7 @@ class TemplateMethod(Method):
         return {"G": torch.optim.Adam(self.G.parameters(), lr=self.model_cfg.lr)}
 
     def build_dataset(self, split: str):
-        name = self.data_cfg.train_split if split == "train" else self.data_cfg.eval_split
-        return PairedImageDataset(self.data_cfg, name, train=split == "train")
+        return paired_dataset(self.data_cfg, split)
 
     def training_step(self, batch, ctx: StepContext):
         loss = F.l1_loss(ctx.nets["G"](batch["A"]), batch["B"])
