@@ -584,3 +584,16 @@ def test_config_bounds_are_declared_on_the_fields():
             if f.type in ("int", "float"):
                 assert f.metadata.get("min") is not None, f"{cls.__name__}.{f.name} has no lower bound"
 
+
+
+@pytest.mark.parametrize("override, key", [("model.actor_width=1000000", "model.actor_width"),
+                                           ("model.gamma=1.5", "model.gamma"),
+                                           ("model.replay_capacity=0", "model.replay_capacity"),
+                                           ("data.size=100000", "data.size")])
+def test_painting_agent_config_values_are_bounded(override, key, tmp_path, capsys):
+    from condsynth.cli.main import main
+    config = Path(__file__).resolve().parents[1] / "configs" / "painting" / "agent_small.yaml"
+    code = main(["train", str(config), override, f"train.out_dir={tmp_path / 'r'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"condsynth: error: {key}: must be between")
+    assert not (tmp_path / "r").exists()

@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from condsynth.config import bounded
 from condsynth.data import rng_for, split_key
 from condsynth.data.transforms import resize
 from condsynth.errors import UserError
@@ -199,8 +200,8 @@ class PaintingDataConfig:
     sources: list[str] = field(default_factory=lambda: ["synthetic"])  # synthetic|skimage|folder|celebahq|cub
     root: Optional[str] = None          # folder / CelebAMask-HQ root / CUB root
     seg_root: Optional[str] = None      # CUB segmentations (default ROOT/../segmentations)
-    size: int = 128
-    length: int = 100_000
+    size: int = bounded(128, 8, 4096)
+    length: int = bounded(100_000, 1, 1000000000000)
     seed: int = 0
     flip: bool = True                   # LTP: random horizontal flip of targets
     face_hair_only: bool = False        # CelebAMask-HQ foreground = face + hair only

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 
+from condsynth.config import bounded
 from condsynth.data import split_key
 from condsynth.data.synth.strokes import SHAPE_PARAMS, rasterize_stroke
 from condsynth.errors import ConfigError
@@ -30,7 +31,7 @@ _CHUNK = 2000             # strokes per writer job
 
 @dataclass
 class RendererDataConfig:
-    length: int = 100_000            # strokes per "epoch"; item i is drawn from seed (seed, i)
+    length: int = bounded(100_000, 1, 1000000000000)            # strokes per "epoch"; item i is drawn from seed (seed, i)
     seed: int = 0
     heldout_seed: int = 1
     # A stroke bank written by `condsynth data strokes` (the first N items of the same (seed, i)

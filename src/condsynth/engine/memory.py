@@ -36,13 +36,15 @@ def available_memory() -> int | None:
         return None
 
 
-def parameter_bytes(method_cls, model_cfg, data_cfg) -> tuple[int, int] | None:
-    """``(bytes, parameter count)`` of the method's parameters and buffers, or None when it
-    cannot be built without data (a method that loads a pretrained part in its constructor):
-    the real construction then reports its own error, or succeeds."""
+def parameter_bytes(method_cls, model_cfg, data_cfg, training: bool = False) -> tuple[int, int] | None:
+    """``(bytes, parameter count)`` of the method's parameters and buffers (with the networks of
+    ``setup_training`` when ``training``), or None when it cannot be built without data (e.g. a
+    loss network read from a weight file): the real construction then reports its own error."""
     try:
         with torch.device("meta"):
             method = method_cls(model_cfg, data_cfg)
+            if training:
+                method.setup_training()
         tensors = [*method.parameters(), *method.buffers()]
     except Exception:  # noqa: BLE001 - an estimate only; the real build says what is wrong
         return None
@@ -54,7 +56,7 @@ def check_fits(method_cls, model_cfg, data_cfg, *, training: bool, where: str = 
                device: torch.device | None = None) -> int | None:
     """Refuse a config whose networks need more memory than this machine has; return the bytes
     of its parameters (None if unknown)."""
-    est = parameter_bytes(method_cls, model_cfg, data_cfg)
+    est = parameter_bytes(method_cls, model_cfg, data_cfg, training)
     if est is None:
         return None
     nbytes, count = est

@@ -26,6 +26,7 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 
+from condsynth.config import bounded
 from condsynth.data.painting import PaintingDataConfig, build_painting_dataset
 from condsynth.data.synth.strokes import STROKE_PARAMS
 from condsynth.errors import ConfigError
@@ -47,44 +48,44 @@ from condsynth.nn.resnet import ResNet18
 @dataclass
 class PaintingAgentConfig:
     # environment
-    size: int = 128                     # canvas (Sec. 6.4.1)
-    focus_size: int = 64                # attention / focus-reward resolution
-    bundle: int = 5                     # k strokes per action
-    max_step: int = 80                  # T_max: 80 steps = 400 strokes (LTP CelebA default: 40)
+    size: int = bounded(128, 8, 4096)                     # canvas (Sec. 6.4.1)
+    focus_size: int = bounded(64, 4, 4096)                # attention / focus-reward resolution
+    bundle: int = bounded(5, 1, 64)                     # k strokes per action
+    max_step: int = bounded(80, 1, 1000000)                  # T_max: 80 steps = 400 strokes (LTP CelebA default: 40)
     # the frozen renderer H_r: a painting_renderer run, checkpoint or export, or a bundled name
     renderer: str = "painting-renderer"
     # networks
     attention: bool = True              # attention module + focused canvas in the actor's input
-    actor_width: int = 64               # ResNet-18 first-stage width (paper: 64)
-    critic_width: int = 64
-    net_input_size: int = 128           # actor/critic input resolution (paper: 128)
-    attention_width: int = 64
-    attention_unet_width: int = 32
-    attention_res_blocks: int = 4
+    actor_width: int = bounded(64, 1, 1024)               # ResNet-18 first-stage width (paper: 64)
+    critic_width: int = bounded(64, 1, 1024)
+    net_input_size: int = bounded(128, 8, 4096)           # actor/critic input resolution (paper: 128)
+    attention_width: int = bounded(64, 1, 1024)
+    attention_unet_width: int = bounded(32, 1, 1024)
+    attention_res_blocks: int = bounded(4, 0, 64)
     feature_mask_input: bool = True     # f^17_mask as an actor/critic input channel
     # rewards  R = sigma R_m + eta R_focus   (Eq. 6.8)
     reward: Literal["thesis", "wgan", "l2"] = "thesis"   # wgan: LearningToPaint's baseline reward
     feature_mask: Literal["vgg", "saliency", "ground_truth", "none"] = "vgg"
     vgg_weights: Optional[str] = None
-    vgg_weight: float = 1.0             # weight of L_vgg inside L_m (0 disables, no VGG needed)
+    vgg_weight: float = bounded(1.0, 0, 1000000.0)             # weight of L_vgg inside L_m (0 disables, no VGG needed)
     use_focus_reward: bool = True
     focus_reward: Literal["neg", "fg_improve"] = "neg"   # Eq. 6.7, see reward()
     sigma: float = 2.0
     eta: float = 1.0
-    trunc_lambda: float = 1.0           # lambda of the truncated L1
+    trunc_lambda: float = bounded(1.0, 0, 1000000.0)           # lambda of the truncated L1
     reward_scale: float = 1.0           # multiplies R (LTP's L2 reward is O(1e-3) per step too)
     # DDPG (LTP's values)
-    gamma: float = 0.95 ** 5
-    tau: float = 0.001
-    actor_lr: float = 1e-3
-    critic_lr: float = 3e-4
-    attention_lr: float = 2e-4
-    gan_lr: float = 3e-4
-    replay_capacity: int = 64_000       # 800 x max_step
-    batch_size: int = 96
-    warmup: int = 400                   # env steps (of the whole batch of envs) before updates
-    updates_per_step: float = 0.25      # LTP: 10 updates per 40-step episode
-    noise_std: float = 0.0              # LTP: no exploration noise
+    gamma: float = bounded(0.95 ** 5, 0, 1)
+    tau: float = bounded(0.001, 0, 1)
+    actor_lr: float = bounded(1e-3, 0, 10)
+    critic_lr: float = bounded(3e-4, 0, 10)
+    attention_lr: float = bounded(2e-4, 0, 10)
+    gan_lr: float = bounded(3e-4, 0, 10)
+    replay_capacity: int = bounded(64_000, 1, 100000000)       # 800 x max_step
+    batch_size: int = bounded(96, 1, 65536)
+    warmup: int = bounded(400, 0, 1000000000)                   # env steps (of the whole batch of envs) before updates
+    updates_per_step: float = bounded(0.25, 0, 1000)      # LTP: 10 updates per 40-step episode
+    noise_std: float = bounded(0.0, 0, 10)              # LTP: no exploration noise
     joint_attention: bool = True        # thesis: attention module and actor optimised jointly
                                         # (the actor's loss also trains the attention module
                                         # through the focused canvas); false: L_rec only (spec [R])

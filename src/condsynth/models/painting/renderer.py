@@ -11,13 +11,14 @@ is trained against the NumPy rasteriser, the ground truth, on random strokes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from condsynth.config import bounded
 from condsynth.data.strokes import RendererDataConfig, StrokeBank, StrokeDataset
 from condsynth.data.synth.strokes import SHAPE_PARAMS
 from condsynth.models.base import Method
@@ -31,12 +32,12 @@ class RendererConfig:
     16x16x16 -> pixel-shuffled convs -> 128^2). ``fc`` and ``conv`` widths are options; the bundled
     renderer uses a narrower net (docs/painting.md, "deviations")."""
 
-    size: int = 128
-    fc: list[int] = field(default_factory=lambda: [512, 1024, 2048, 4096])
-    base_channels: int = 16          # channels of the 16x16 map the last FC layer is reshaped to
-    conv_widths: list[int] = field(default_factory=lambda: [32, 16, 8])   # hidden width per 2x stage
+    size: int = bounded(128, 16, 4096)
+    fc: list[int] = bounded(min=1, max=65536, factory=lambda: [512, 1024, 2048, 4096])
+    base_channels: int = bounded(16, 1, 4096)          # channels of the 16x16 map the last FC layer is reshaped to
+    conv_widths: list[int] = bounded(min=1, max=4096, factory=lambda: [32, 16, 8])   # hidden width per 2x stage
     relative_p1: bool = False        # LTP's relative middle control point (rasteriser option)
-    lr: float = 1e-4                 # Adam; LTP: 1e-4, then 1e-5 and 1e-6 (train.schedule kind=step)
+    lr: float = bounded(1e-4, 0, 10)                 # Adam; LTP: 1e-4, then 1e-5 and 1e-6 (train.schedule kind=step)
     # Training loss. "mse" is LTP's. "bce" (binary cross-entropy on the logits, the alpha map as a
     # soft target) does not saturate with the sigmoid and sharpened edges ~20% faster per step in a
     # CPU comparison (docs/painting.md); evaluation is MSE either way.
