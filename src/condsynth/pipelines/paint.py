@@ -32,9 +32,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from condsynth.errors import UserError
-from condsynth.io.atomic import atomic_path
 from condsynth.io.images import save_image, to_rgb_uint8
 from condsynth.io.strokes import save_strokes_json, save_svg
+from condsynth.io.video import write_gif, write_video
 from condsynth.models import painting as P
 from condsynth.models.painting.optimize import optimize_strokes
 from condsynth.nn.blocks import resize
@@ -72,36 +72,22 @@ class PaintResult:
 
 
 def save_animation(frames: list, path, fps: int = 12) -> Path:
-    """Progress animation, GIF (Pillow) or MP4 (PyAV, H.264), from ``(n, uint8 image)`` frames."""
+    """Progress animation from ``(n, uint8 image)`` frames: GIF, or MP4 (H.264) through
+    :mod:`condsynth.io.video`. The final canvas is held for a second; small canvases are enlarged
+    (integer factor, up to 256 px) so that players show them at a useful size."""
     path = Path(path)
     ext = path.suffix.lower()
     if not frames:
         raise UserError(f"{path}: no frames to write")
+    if ext not in (".gif", ".mp4"):
+        raise UserError(f"{path}: animation must be .gif or .mp4")
     imgs = [f[1] for f in frames]
     imgs = imgs + [imgs[-1]] * max(1, fps)          # hold the final canvas for a second
     if ext == ".gif":
-        pil = [Image.fromarray(a) for a in imgs]
-        with atomic_path(path) as tmp:
-            pil[0].save(tmp, format="GIF", save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0)
-    elif ext == ".mp4":
-        import av
-        h, w = imgs[0].shape[:2]
-        scale = max(1, 256 // max(h, w))                # small canvases are enlarged for players
-        with atomic_path(path) as tmp:
-            with av.open(str(tmp), mode="w", format="mp4") as box:
-                st = box.add_stream("libx264", rate=fps)
-                st.width, st.height = (w * scale) // 2 * 2, (h * scale) // 2 * 2
-                st.pix_fmt = "yuv420p"
-                for a in imgs:
-                    a = np.kron(a, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else a
-                    fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(a[:st.height, :st.width]), format="rgb24")
-                    for pkt in st.encode(fr):
-                        box.mux(pkt)
-                for pkt in st.encode():
-                    box.mux(pkt)
-    else:
-        raise UserError(f"{path}: animation must be .gif or .mp4")
-    return path
+        return write_gif(path, imgs, fps)
+    scale = max(1, 256 // max(imgs[0].shape[:2]))
+    big = (np.kron(a, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else a for a in imgs)
+    return write_video(path, big, fps, even="crop")
 
 
 def contact_sheet(frames: list, path, columns: int = 8, every: int = 1) -> Path:
