@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 SAMPLE = $$($(BIN)/python -c "import matplotlib, os; print(os.path.join(matplotlib.get_data_path(), 'sample_data', 'grace_hopper.jpg'))")
 
 demo: install
-	$(BIN)/condsynth paint $(SAMPLE) --strokes 200 --out out/demo/painting.png --overwrite \
+	$(BIN)/condsynth paint $(SAMPLE) --strokes 200 --threads 1 --out out/demo/painting.png --overwrite \
 		--animation out/demo/painting.gif --svg out/demo/painting.svg --json out/demo/strokes.json
 	$(BIN)/condsynth data synth scenes --out out/demo/scenes --n 10 --size 64 --seed 123 --layout folders --overwrite --no-progress
 	$(BIN)/condsynth translate --checkpoint pix2pix-scenes64 out/demo/scenes/test/A out/demo/scenes/val/A --out out/demo/translated --overwrite
