@@ -97,7 +97,7 @@ def test_resume_with_a_changed_config_names_the_values(name, workdir, tmp_path):
 
 
 # methods whose every trained network must stay identical across two DDP ranks
-DDP_METHODS = ["template", "painting_agent"]
+DDP_METHODS = ["template", "painting_agent", "cyclegan"]
 
 
 @pytest.mark.parametrize("name", DDP_METHODS)

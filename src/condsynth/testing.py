@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -39,8 +40,43 @@ def scenes_dataset(workdir: Path, size: int = 16, n: int = 12) -> Path:
 
 def _paired(method: str, model: dict) -> Callable[[Path], dict]:
     def make(workdir: Path) -> dict:
-        return {"method": method, "model": model,
+        return {"method": method, "model": dict(model),
                 "data": {"root": str(scenes_dataset(workdir)), "load_size": 18, "crop_size": 16}}
+    return make
+
+
+def unpaired_scenes(out: str | Path, n_train: int, n_test: int, size: int = 16, seed: int = 0) -> Path:
+    """CycleGAN's layout from the scenes world (``condsynth data synth scenes``, folders layout), written once:
+    trainA = colour label maps of seed ``seed``, trainB = photos of seed ``seed + 1`` (disjoint scenes, so
+    unpaired), testA/testB = label maps and their own photos of seed ``seed + 2`` (counterparts by name)."""
+    import shutil
+
+    from condsynth.data.synth import scenes
+
+    out = Path(out)
+    if (out / "trainA").is_dir():
+        return out
+    parts = out.with_name(out.name + ".parts")
+    shutil.rmtree(parts, ignore_errors=True)
+    for part, n, part_seed in (("A", n_train, seed), ("B", n_train, seed + 1), ("test", n_test, seed + 2)):
+        scenes.write_dataset(parts / part, n, size=size, seed=part_seed, val_fraction=0, test_fraction=0,
+                             layout="folders", progress=False)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for src, dst in (("A/train/A", "trainA"), ("B/train/B", "trainB"), ("test/train/A", "testA"),
+                     ("test/train/B", "testB")):
+        (parts / src).rename(tmp / dst)
+    shutil.rmtree(parts)
+    tmp.rename(out)
+    return out
+
+
+def _unpaired(method: str, model: dict) -> Callable[[Path], dict]:
+    def make(workdir: Path) -> dict:
+        root = unpaired_scenes(Path(workdir) / "unpaired16", n_train=4, n_test=2, seed=10)
+        return {"method": method, "model": dict(model),
+                "data": {"root": str(root), "load_size": 18, "crop_size": 16, "interp_a": "nearest"}}
     return make
 
 
@@ -76,6 +112,7 @@ def _agent(workdir: Path) -> dict:
 TINY: dict[str, Callable[[Path], dict]] = {
     "template": _paired("template", {"width": 4, "depth": 1}),
     "pix2pix": _paired("pix2pix", {"ngf": 4, "ndf": 4, "num_downs": 4, "d_layers": 1}),
+    "cyclegan": _unpaired("cyclegan", {"ngf": 4, "ndf": 4, "n_blocks": 1, "d_layers": 1, "pool_size": 3}),
     "painting_renderer": _renderer,
     "painting_agent": _agent,
 }
@@ -123,3 +160,44 @@ def fake_context(method, optimizers: dict | None = None, step: int = 0, epoch: i
 def first_batch(method, split: str = "train", n: int = 2):
     ds = method.build_dataset(split)
     return torch.utils.data.default_collate([ds[(i, i)] for i in range(min(n, len(ds)))])
+
+
+def sigkill_then_resume(raw: dict, kill_after: int, timeout: float = 120.0) -> tuple[int, dict, Path]:
+    """Run ``condsynth train`` on ``raw`` in a subprocess, ``kill -9`` it once a checkpoint of step
+    ``kill_after`` or later is the newest on disk, then ``--resume`` it to the end. Returns (the step of the newest checkpoint
+    at the kill, that checkpoint's method state, the final checkpoint folder); raises if any part fails."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from condsynth.engine.checkpoint import find_latest
+    from condsynth.io.state import load_state
+
+    run = Path(raw["train"]["out_dir"])
+    config = run.with_name(run.name + ".yaml")
+    config.write_text(yaml.safe_dump(raw))
+    args = [sys.executable, "-m", "condsynth", "train", str(config)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    def newest() -> int:        # the checkpoint --resume would take (the 'latest' pointer follows each rename)
+        latest = find_latest(run) if (run / "checkpoints").is_dir() else None
+        return int(latest.name.split("_")[1]) if latest is not None else -1
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and newest() < kill_after:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if proc.returncode != -signal.SIGKILL:
+        raise AssertionError(f"the run was not killed (exit {proc.returncode}): {proc.stderr.read()[-2000:]!r}")
+    killed_at = find_latest(run)
+    if killed_at is None:
+        raise AssertionError(f"no checkpoint in {run} at the kill")
+    state = load_state(killed_at / "train_state")["method"]
+    done = subprocess.run(args + ["--resume"], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise AssertionError(f"--resume failed: {done.stderr[-3000:]}")
+    return int(killed_at.name.split("_")[1]), state, find_latest(run)

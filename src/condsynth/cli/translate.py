@@ -6,7 +6,7 @@ from condsynth.cli.options import SEED, add_overwrite
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("translate", help="run an image-translation checkpoint (pix2pix, ...) on images",
+    p = sub.add_parser("translate", help="run an image-translation checkpoint (pix2pix, cyclegan, ...) on images",
                        description="Translate images or folders of images of any size: each is padded "
                                    "to the network's stride, translated and cropped back.")
     p.add_argument("inputs", nargs="+", help="image files or folders")
@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if EMA weights exist")
     p.add_argument("--seed", type=SEED, default=0, help="seed for the generator's dropout noise")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+                   help="which way a two-way model (cyclegan) translates: AtoB (default) or BtoA; "
+                        "one-way models (pix2pix) take AtoB only")
     p.set_defaults(func=run_translate)
 
 
@@ -27,6 +30,6 @@ def run_translate(args) -> int:
     files = collect_inputs(args.inputs)
     pipe = TranslationPipeline.from_pretrained(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     written = pipe.translate_files(files, args.out, seed=args.seed, overwrite=args.overwrite,
-                                   inputs=checkpoint_inputs(args.checkpoint))
+                                   inputs=checkpoint_inputs(args.checkpoint), direction=args.direction)
     print(f"wrote {len(written)} image(s) to {args.out}")
     return 0

@@ -99,6 +99,55 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, condition: 
     return ((grads.flatten(1).norm(2, dim=1) - center) ** 2).mean()
 
 
+
+class ImagePool:
+    """The history of generated images a discriminator is shown (Shrivastava et al. 2017; CycleGAN §4;
+    junyanz/pytorch-CycleGAN-and-pix2pix ``util/image_pool.py``), applied image by image:
+
+    - while fewer than ``size`` images are stored: store the new image and return it;
+    - once full: with probability 1/2 return a random stored image and store the new one in its place,
+      otherwise return the new image.
+
+    ``size`` 0 returns the batch unchanged. The random choices come from the global torch RNG (which the
+    engine checkpoints), so a resumed run draws the same ones. :meth:`state_dict` is tensors and ints
+    (pickle-free): the stored images on the CPU and how many there are.
+    """
+
+    def __init__(self, size: int = 50):
+        if size < 0:
+            raise ValueError(f"pool size must be >= 0, got {size}")
+        self.size = size
+        self.images: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @torch.no_grad()
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif float(torch.rand(())) > 0.5:
+                k = int(torch.randint(self.size, ()))
+                out.append(self.images[k].to(image))
+                self.images[k] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict:
+        images = torch.stack([img.cpu() for img in self.images]) if self.images else torch.zeros(0)
+        return {"size": self.size, "n": len(self.images), "images": images}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["size"]) != self.size:
+            raise ValueError(f"image pool of size {state['size']} cannot be loaded into one of size {self.size}")
+        self.images = [img.clone() for img in state["images"][: int(state["n"])]]
+
 # ------------------------------------------------------------------------------------------------------------------
 # Joint (unconditional + conditional, matching-aware) adversarial losses
 # ------------------------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from condsynth.errors import ConfigError
 REGISTRY: dict[str, str] = {
     "pix2pix": "condsynth.models.pix2pix:Pix2Pix",
     "template": "condsynth.models.template:TemplateMethod",
+    "cyclegan": "condsynth.models.cyclegan:CycleGAN",
     "painting_renderer": "condsynth.models.painting.renderer:RendererMethod",
     "painting_agent": "condsynth.models.painting.agent:PaintingAgent",
 }

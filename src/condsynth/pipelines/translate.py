@@ -9,11 +9,14 @@ A U-Net with d downsamplings needs sides divisible by 2^d: the input is padded (
 replicate for tiny images) up to the next multiple, translated, and cropped back.
 
 Task protocol (checked at load): the method has ``translate(x) -> y`` on ``N x C x H x W`` tensors
-in [-1, 1], and its translating network a ``stride`` (2^d).
+in [-1, 1], and its translating network a ``stride`` (2^d). A two-way method (CycleGAN) takes
+``translate(x, direction="AtoB" | "BtoA")``; ``pipe(image, direction="BtoA")`` passes it through, and
+a one-way method (pix2pix) refuses ``BtoA``. A ``BtoA`` input has the model's ``out_channels``.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,31 +71,53 @@ class TranslationPipeline(Pipeline):
         net = getattr(method, method.inference_networks[0]) if method.inference_networks else None
         self.stride = int(getattr(net, "stride", 1))
         self.in_channels = int(getattr(self.config.model, "in_channels", 3))
+        self.two_way = "direction" in inspect.signature(method.translate).parameters
+
+    def _method_args(self, direction: str | None) -> dict:
+        """``translate``'s keyword arguments for ``direction`` (None: the method's default, A to B)."""
+        if direction is None:
+            return {}
+        if direction not in ("AtoB", "BtoA"):
+            raise UserError(f"direction must be AtoB or BtoA, got {direction!r}")
+        if self.two_way:
+            return {"direction": direction}
+        if direction == "BtoA":
+            raise UserError(f"{self.source}: a '{self.method.name}' model translates one way only; "
+                            f"--direction BtoA needs a two-way model such as cyclegan")
+        return {}
+
+    def channels(self, direction: str | None = None) -> int:
+        """Channels of the input image for ``direction`` (B's, i.e. ``out_channels``, for BtoA)."""
+        if direction == "BtoA":
+            return int(getattr(self.config.model, "out_channels", 3))
+        return self.in_channels
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "auto", use_ema: bool = True) -> TranslationPipeline:
         """Older name of :meth:`from_pretrained`."""
         return cls.from_pretrained(path, device=device, use_ema=use_ema)
 
-    def _prepare(self, image) -> np.ndarray:
+    def _prepare(self, image, channels: int) -> np.ndarray:
         """Any image input (path, PIL, array, tensor; see ``io.images.to_rgb_uint8``) with the
         channels the network takes; grey for a 1-channel network is BT.601 luma."""
-        if self.in_channels == 1 and isinstance(image, (str, Path)):
+        if channels == 1 and isinstance(image, (str, Path)):
             return read_image(image, mode="L")
         rgb = to_rgb_uint8(image)
-        return luma(rgb) if self.in_channels == 1 else rgb
+        return luma(rgb) if channels == 1 else rgb
 
     @torch.no_grad()
-    def __call__(self, image, seed: int | None = 0) -> TranslationOutput:
-        """Translate one image; ``seed`` drives the generator's dropout noise (None: the global RNG)."""
-        x = uint8_to_tensor(self._prepare(image))[None].to(self.device)
+    def __call__(self, image, seed: int | None = 0, direction: str | None = None) -> TranslationOutput:
+        """Translate one image; ``seed`` drives the generator's dropout noise (None: the global RNG);
+        ``direction`` (``AtoB``/``BtoA``) picks the mapping of a two-way model (None: A to B)."""
+        kwargs = self._method_args(direction)
+        x = uint8_to_tensor(self._prepare(image, self.channels(direction)))[None].to(self.device)
         x, (h, w) = pad_to_multiple(x, self.stride)
         with seeded(seed, self.device):
-            y = self.method.translate(x)[..., :h, :w]
+            y = self.method.translate(x, **kwargs)[..., :h, :w]
         return TranslationOutput(tensor_to_uint8(y[0]))
 
     def translate_files(self, files: list[Path], out_dir: str | Path, seed: int = 0, overwrite: bool = False,
-                        inputs: Iterable[str | Path] = ()) -> list[Path]:
+                        inputs: Iterable[str | Path] = (), direction: str | None = None) -> list[Path]:
         """Translate ``files`` into ``out_dir`` as PNGs named after them, one image in memory at a time.
 
         Every input's header is checked before the first is decoded, and ``out_dir`` against the
@@ -100,7 +125,8 @@ class TranslationPipeline(Pipeline):
         the checkpoint). The outputs appear in ``out_dir`` together once all are written, so a
         failure leaves nothing there; an existing output is replaced only with ``overwrite``.
         """
-        mode = "L" if self.in_channels == 1 else "RGB"
+        self._method_args(direction)           # a wrong direction fails before any file is read
+        mode = "L" if self.channels(direction) == 1 else "RGB"
         sizes = [probe_image(f) for f in files]
         names, used = [], set()
         for f in files:
@@ -115,7 +141,7 @@ class TranslationPipeline(Pipeline):
         check_new_files(target, names, inputs=files, overwrite=overwrite)
         with atomic_files(target) as stage:
             for i, (f, name) in enumerate(zip(files, names)):
-                self(read_image(f, mode=mode), seed=seed + i).save(stage / name)
+                self(read_image(f, mode=mode), seed=seed + i, direction=direction).save(stage / name)
         return [Path(out_dir) / name for name in names]
 
 

@@ -1,0 +1,143 @@
+"""CycleGAN learning check on this machine (not part of the test suite).
+
+    python bench/bench_cyclegan.py [--minutes 12] [--out bench/out/cyclegan] [--threads 1]
+
+Writes the scenes world at 64x64 as CycleGAN's unpaired layout (trainA: colour label maps of seed 0,
+trainB: photos of seed 1, so no training label map has its photo; testA/testB: held-out label maps and
+their own photos of seed 2), trains configs/cyclegan/scenes64.yaml for about ``--minutes`` (the step
+count comes from timing a short calibration run, and the linear LR decay spans its second half), and
+reports on the held-out pairs, all measured in this run:
+
+- label -> photo (G_A) and photo -> label (G_B): L1 and SSIM to the counterpart, for the trained
+  generators, the untrained ones (same seed, same architecture) and copying the input;
+- photo -> label decoded to class ids by nearest palette colour: pixel accuracy and mIoU, beside the
+  untrained G_B and a nearest-mean-colour pixel classifier fitted on the test pairs themselves (an
+  optimistic baseline: it sees the held-out labels).
+
+It writes ``grid.png`` (label | untrained G_A | G_A | photo | G_B | G_B decoded | cycle G_B(G_A(label)))
+and ``report.json`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from condsynth import testing  # noqa: E402
+from condsynth.data.synth import scenes  # noqa: E402
+from condsynth.engine.checkpoint import load_for_inference  # noqa: E402
+from condsynth.engine.config import load_experiment_config  # noqa: E402
+from condsynth.engine.logging import make_grid  # noqa: E402
+from condsynth.engine.trainer import train  # noqa: E402
+from condsynth.io.images import save_image, tensor_to_uint8  # noqa: E402
+from condsynth.metrics.image_quality import ssim  # noqa: E402
+from condsynth.models.cyclegan import CycleGAN  # noqa: E402
+
+
+def config(out: Path, data: Path, run: str, steps: int, threads: int):
+    return load_experiment_config(ROOT / "configs/cyclegan/scenes64.yaml", [
+        f"data.root={data}", f"train.out_dir={out / run}", f"train.steps={steps}",
+        f"train.schedule.constant_steps={steps // 2}", f"train.schedule.decay_steps={steps - steps // 2}",
+        f"train.checkpoint_every={max(steps // 4, 1)}", "train.progress=false", f"train.threads={threads}"])
+
+
+def pair_scores(pred: torch.Tensor, target: torch.Tensor) -> dict:
+    l1 = (pred - target).abs().flatten(1).mean(1)
+    s = ssim((pred + 1) / 2, (target + 1) / 2, data_range=1.0)
+    return {"L1": round(float(l1.mean()), 4), "SSIM": round(float(s.mean()), 4)}
+
+
+def to_ids(images: torch.Tensor) -> np.ndarray:
+    """Colour label maps in [-1, 1] -> class ids by nearest palette colour."""
+    return np.stack([scenes.rgb_to_labels(tensor_to_uint8(x)) for x in images])
+
+
+def segmentation_scores(pred: np.ndarray, true: np.ndarray) -> dict:
+    n = len(scenes.CLASSES)
+    conf = np.bincount(true.ravel() * n + pred.ravel(), minlength=n * n).reshape(n, n)
+    present = conf.sum(1) > 0
+    iou = np.diag(conf) / np.maximum(conf.sum(0) + conf.sum(1) - np.diag(conf), 1)
+    return {"pixel_acc": round(float(np.diag(conf).sum() / conf.sum()), 4),
+            "mIoU": round(float(iou[present].mean()), 4)}
+
+
+def nearest_mean_colour(photos: torch.Tensor, ids: np.ndarray) -> np.ndarray:
+    pix = photos.permute(0, 2, 3, 1).reshape(-1, 3).numpy()
+    flat = ids.ravel()
+    means = np.stack([pix[flat == c].mean(0) if (flat == c).any() else np.full(3, np.inf)
+                      for c in range(len(scenes.CLASSES))])
+    return ((pix[:, None] - means[None]) ** 2).sum(-1).argmin(1).reshape(ids.shape)
+
+
+@torch.no_grad()
+def held_out(method: CycleGAN, batch: dict) -> dict:
+    method.prepare_for_inference()
+    fake_b, fake_a = method.translate(batch["A"], "AtoB"), method.translate(batch["B"], "BtoA")
+    return {"label_to_photo": pair_scores(fake_b, batch["B"]), "photo_to_label": pair_scores(fake_a, batch["A"]),
+            "photo_to_label_ids": segmentation_scores(to_ids(fake_a), to_ids(batch["A"])),
+            "_fake_b": fake_b, "_fake_a": fake_a, "_cycle": method.translate(fake_b, "BtoA")}
+
+
+def main() -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--minutes", type=float, default=12.0, help="training budget (wall clock)")
+    p.add_argument("--out", default="bench/out/cyclegan")
+    p.add_argument("--n-train", type=int, default=600, help="images per domain")
+    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    out = Path(args.out)
+    data = testing.unpaired_scenes(out / "scenes64-unpaired", args.n_train, args.n_test, size=64, seed=0)
+
+    calib = 20                                        # time a short run, then size the real one
+    t0 = time.perf_counter()
+    train(config(out, data, "calibration", calib, args.threads), overwrite=True)
+    per_step = (time.perf_counter() - t0) / calib
+    steps = max(int(args.minutes * 60 / per_step), 2)
+    cfg = config(out, data, "run", steps, args.threads)
+    print(f"{per_step:.3f} s/step (calibration) -> {steps} steps for {args.minutes} min", flush=True)
+
+    torch.manual_seed(cfg.train.seed)
+    untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
+    t0 = time.perf_counter()
+    result = train(cfg, overwrite=True)
+    seconds = time.perf_counter() - t0
+    trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
+
+    ds = trained.build_dataset("eval")                # testA/testB: counterparts by name
+    batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
+    before, after = held_out(untrained, batch), held_out(trained, batch)
+    true_ids = to_ids(batch["A"])
+    copy = pair_scores(batch["A"], batch["B"])        # symmetric: the same for both directions
+    report = {
+        "steps": result.step, "train_seconds": round(seconds, 1), "s_per_step": round(seconds / result.step, 3),
+        "batch_size": cfg.train.batch_size, "train_images_per_domain": args.n_train, "test_pairs": len(ds),
+        "trained": {k: v for k, v in after.items() if not k.startswith("_")},
+        "untrained": {k: v for k, v in before.items() if not k.startswith("_")},
+        "copy_input": {"label_to_photo": copy, "photo_to_label": copy,
+                       "photo_to_label_ids": segmentation_scores(to_ids(batch["B"]), true_ids)},
+        "nearest_mean_colour_fitted_on_test": segmentation_scores(nearest_mean_colour(batch["B"], true_ids),
+                                                                  true_ids),
+        "grid": str(out / "grid.png"),
+    }
+    decoded = torch.from_numpy(scenes.PALETTE[to_ids(after["_fake_a"])]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    grid = make_grid({"label": batch["A"], "untrained G_A": before["_fake_b"], "G_A": after["_fake_b"],
+                      "photo": batch["B"], "G_B": after["_fake_a"], "G_B decoded": decoded,
+                      "cycle": after["_cycle"]}, max_rows=8)
+    save_image(out / "grid.png", grid)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
