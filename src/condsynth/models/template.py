@@ -75,4 +75,7 @@ class TemplateMethod(Method):
 
     @torch.no_grad()
     def visuals(self, batch):
-        return {"input": batch["A"], "output": self.G(batch["A"]), "target": batch["B"]}
+        """Images in [-1, 1] shown side by side in the run's grids; here also the L1 error map."""
+        out = self.G(batch["A"])
+        error = (out - batch["B"]).abs().mean(1, keepdim=True).expand_as(out) - 1
+        return {"input": batch["A"], "output": out, "target": batch["B"], "error": error}
