@@ -242,7 +242,11 @@ def test_sigkill_then_resume_equals_uninterrupted_replay_buffer_included(tmp_pat
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.time() + 120
-    while time.time() < deadline and not (tmp_path / "killed" / "checkpoints" / "step_00000009").exists():
+    def newest() -> int:        # what --resume would take: a kill can land between a checkpoint's
+        latest = find_latest(tmp_path / "killed")       # rename and the move of the 'latest' pointer
+        return int(latest.name.split("_")[1]) if latest is not None else -1
+
+    while time.time() < deadline and newest() < 9:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
