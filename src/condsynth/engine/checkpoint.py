@@ -311,15 +311,5 @@ def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str 
     return out
 
 
-def export_for_inference(path: str | Path, out: str | Path, half: bool = False, use_ema: bool = True,
-                         overwrite: bool = False) -> Path:
-    """``condsynth export``: what the method's pipeline loads, as a pipeline folder."""
-    method, cfg, folder = load_for_inference(path, use_ema=use_ema)
-    step = None
-    if (folder / "config.json").is_file():
-        step = read_meta(folder).get("step")
-    return save_pipeline(method, cfg, out, half=half, source=str(folder), extra={"step": step}, overwrite=overwrite)
-
-
-__all__ = ["checkpoint_inputs", "ema_weights", "export_for_inference", "find_latest", "load_for_inference", "load_frozen_parts",
+__all__ = ["checkpoint_inputs", "ema_weights", "find_latest", "load_for_inference", "load_frozen_parts",
            "load_network", "load_training_checkpoint", "read_pipeline", "save_pipeline", "save_training_checkpoint"]
