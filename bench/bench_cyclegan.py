@@ -94,17 +94,21 @@ def main() -> dict:
     p.add_argument("--n-train", type=int, default=600, help="images per domain")
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--steps", type=int, default=0, help="a fixed step count instead of --minutes (no calibration)")
     args = p.parse_args()
     out = Path(args.out)
     data = testing.unpaired_scenes(out / "scenes64-unpaired", args.n_train, args.n_test, size=64, seed=0)
 
-    calib = 20                                        # time a short run, then size the real one
-    t0 = time.perf_counter()
-    train(config(out, data, "calibration", calib, args.threads), overwrite=True)
-    per_step = (time.perf_counter() - t0) / calib
-    steps = max(int(args.minutes * 60 / per_step), 2)
+    if args.steps:
+        steps = args.steps
+    else:
+        calib = 20                                    # time a short run, then size the real one
+        t0 = time.perf_counter()
+        train(config(out, data, "calibration", calib, args.threads), overwrite=True)
+        per_step = (time.perf_counter() - t0) / calib
+        steps = max(int(args.minutes * 60 / per_step), 2)
+        print(f"{per_step:.3f} s/step (calibration) -> {steps} steps for {args.minutes} min", flush=True)
     cfg = config(out, data, "run", steps, args.threads)
-    print(f"{per_step:.3f} s/step (calibration) -> {steps} steps for {args.minutes} min", flush=True)
 
     torch.manual_seed(cfg.train.seed)
     untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
