@@ -182,6 +182,32 @@ def test_translate_cli_both_directions_and_export_keeps_both(trained_run, tmp_pa
                  str(tmp_path / "exp-out"), "--direction", "BtoA"]) == 0
 
 
+def test_export_one_direction(trained_run, tmp_path, capsys):
+    """`export --part BtoA` writes G_B alone; that export translates BtoA by default and refuses AtoB."""
+    import json
+
+    from condsynth.cli.main import main
+    from condsynth.io.images import read_image, save_image
+
+    save_image(tmp_path / "in" / "x.png", _photo(20))
+    assert main(["export", str(trained_run), "--out", str(tmp_path / "b2a"), "--part", "BtoA"]) == 0
+    meta = json.loads((tmp_path / "b2a" / "pipeline.json").read_text())
+    assert set(meta["components"]) == {"G_B"} and meta["networks"] == ["G_B"] and meta["part"] == "BtoA"
+    assert main(["translate", "--checkpoint", str(tmp_path / "b2a"), str(tmp_path / "in"), "--out",
+                 str(tmp_path / "o1")]) == 0
+    assert main(["translate", "--checkpoint", str(trained_run), str(tmp_path / "in"), "--out",
+                 str(tmp_path / "o2"), "--direction", "BtoA"]) == 0
+    assert np.array_equal(read_image(tmp_path / "o1" / "x.png"), read_image(tmp_path / "o2" / "x.png"))
+    capsys.readouterr()
+    assert main(["translate", "--checkpoint", str(tmp_path / "b2a"), str(tmp_path / "in"), "--out",
+                 str(tmp_path / "o3"), "--direction", "AtoB"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the BtoA generator only" in err[0], err
+    assert not (tmp_path / "o3").exists()
+    assert main(["export", str(trained_run), "--out", str(tmp_path / "bad"), "--part", "sideways"]) == 2
+    assert "no export part 'sideways' (one of AtoB, BtoA)" in capsys.readouterr().err
+
+
 def test_direction_btoa_on_a_pix2pix_checkpoint_is_one_line(workdir, tmp_path, capsys):
     from condsynth.cli.main import main
     from condsynth.io.images import save_image

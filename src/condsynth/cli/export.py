@@ -17,15 +17,18 @@ def add_parser(sub) -> None:
     e.add_argument("--out", required=True, help="output checkpoint folder")
     e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
     e.add_argument("--no-ema", action="store_true", help="export the raw weights even if EMA weights exist")
+    e.add_argument("--part", default=None, metavar="NAME",
+                   help="export only this part of the model (CycleGAN: AtoB or BtoA, one generator)")
     add_overwrite(e, "an existing --out folder")
     e.set_defaults(func=run_export)
 
 
 def run_export(args) -> int:
+    from condsynth.engine.checkpoint import exported_networks
     from condsynth.pipelines import load_pipeline
 
     pipe = load_pipeline(args.checkpoint, device="cpu", use_ema=not args.no_ema)
-    out = pipe.save_pretrained(args.out, half=args.half, overwrite=args.overwrite)
-    print(f"exported {', '.join(pipe.method.inference_networks)} of {pipe.method.name} "
-          f"({type(pipe).__name__}) to {out}")
+    out = pipe.save_pretrained(args.out, half=args.half, overwrite=args.overwrite, part=args.part)
+    nets = exported_networks(pipe.method, args.part)
+    print(f"exported {', '.join(nets)} of {pipe.method.name} ({type(pipe).__name__}) to {out}")
     return 0

@@ -17,9 +17,10 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if EMA weights exist")
     p.add_argument("--seed", type=SEED, default=0, help="seed for the generator's dropout noise")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
                    help="which way a two-way model (cyclegan) translates: AtoB (default) or BtoA; "
-                        "one-way models (pix2pix) take AtoB only")
+                        "one-way models (pix2pix) take AtoB only; an export of one direction "
+                        "(export --part) translates that way by default")
     p.set_defaults(func=run_translate)
 
 

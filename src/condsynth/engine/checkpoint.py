@@ -32,7 +32,7 @@ import torch
 
 from condsynth import __version__
 from condsynth.engine.memory import check_fits
-from condsynth.errors import CheckpointError, ConfigError
+from condsynth.errors import CheckpointError, ConfigError, UserError
 from condsynth.io.atomic import atomic_dir, atomic_write_text
 from condsynth.io.checkpoint import (PIPELINE_FORMAT, checkpoints_dir, find_latest, load_module_weights,
                                      open_checkpoint, read_meta, resolve_checkpoint, sha256_file, subdict,
@@ -205,9 +205,13 @@ def _load_pipeline_folder(folder: Path, expected: tuple[str, ...] | None, device
             _, _, weights = open_checkpoint(sub)
             load_module_weights(getattr(method, name), subdict(weights, f"{name}."),
                                 str(sub / "model.safetensors"))
-    missing = [n for n in method.inference_networks if n not in meta["components"]]
+    held = meta.get("networks", method.inference_networks)
+    missing = [n for n in held if n not in meta["components"]]
     if missing:
         raise CheckpointError(f"{folder}: no component '{missing[0]}' in pipeline.json")
+    for name in method.inference_networks:
+        if name not in held:
+            setattr(method, name, None)     # a partial export (export --part): this network was left out
     return method, cfg
 
 
@@ -264,21 +268,36 @@ def checkpoint_inputs(path: str | Path) -> list[Path]:
     return [p, folder, run_of(folder)]
 
 
+def exported_networks(method, part: str | None) -> tuple[str, ...]:
+    """The inference networks an export of ``part`` (None: the whole method) holds."""
+    if part is None:
+        return tuple(method.inference_networks)
+    parts = method.export_parts
+    if part not in parts:
+        known = f"one of {', '.join(parts)}" if parts else "none: it is exported whole"
+        raise UserError(f"'{method.name}' has no export part '{part}' ({known})")
+    return tuple(parts[part])
+
+
 def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str = "",
-                  extra: dict | None = None, overwrite: bool = False) -> Path:
+                  extra: dict | None = None, overwrite: bool = False, part: str | None = None) -> Path:
     """Write ``method``'s inference networks and frozen parts as a pipeline folder (atomically).
+
+    ``part``: one of the method's ``export_parts`` (e.g. CycleGAN's ``"BtoA"``): only its inference
+    networks are written, and pipeline.json lists them under ``"networks"``.
 
     ``out`` follows :mod:`condsynth.io.outputs`: never the checkpoint it comes from (``source``),
     its run or a frozen part's checkpoint, nor a folder holding them; an existing ``out`` is
     replaced only with ``overwrite``, once the new folder is complete."""
     frozen = method.frozen_networks()
     components: dict[str, dict] = {}
+    exported = exported_networks(method, part)
 
     def tensors(net, name):
         return {f"{name}.{k}": (v.half() if half and v.is_floating_point() else v).detach().cpu()
                 for k, v in net.state_dict().items()}
 
-    nets = [getattr(method, n, None) for n in (*method.inference_networks, *frozen)]
+    nets = [getattr(method, n, None) for n in (*exported, *frozen)]
     size = sum(v.numel() * (2 if half and v.is_floating_point() else v.element_size())
                for net in nets if net is not None for v in net.state_dict().values())
     reads = [p for rec in getattr(method, "frozen_records", {}).values() for p in checkpoint_inputs(rec["path"])]
@@ -286,7 +305,7 @@ def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str 
                             inputs=[*(checkpoint_inputs(source) if source else []), *reads])
     out = Path(out)
     with atomic_dir(out_real) as tmp:
-        for name in method.inference_networks:
+        for name in exported:
             net = getattr(method, name, None)
             if net is None:
                 continue            # an optional network this config does not use
@@ -307,6 +326,8 @@ def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str 
         doc = {"format": PIPELINE_FORMAT, "condsynth_version": __version__, "method": method.name,
                "pipeline": method.pipeline, "config": cfg.to_dict(), "components": components,
                "exported_from": source, "dtype": "float16" if half else "float32", **(extra or {})}
+        if part is not None:
+            doc["part"], doc["networks"] = part, list(exported)
         (tmp / "pipeline.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return out
 

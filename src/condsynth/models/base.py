@@ -95,6 +95,10 @@ class Method(nn.Module):
     inference_networks: ClassVar[tuple[str, ...]] = ()
     # "module:Class" of the Pipeline that runs this method's exports
     pipeline: ClassVar[str] = ""
+    # named subsets of inference_networks that `condsynth export --part NAME` may write alone
+    # (CycleGAN: {"AtoB": ("G_A",), "BtoA": ("G_B",)}); a pipeline loaded from such an export has
+    # the other inference networks set to None
+    export_parts: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, model_cfg, data_cfg):
         super().__init__()

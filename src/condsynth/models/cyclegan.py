@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 from condsynth.config import bounded
 from condsynth.data.translation import UnpairedDataConfig, UnpairedImageDataset
+from condsynth.errors import UserError
 from condsynth.losses.gan import GANLoss, ImagePool
 from condsynth.models.base import Method, StepContext
 from condsynth.nn.blocks import init_weights, set_requires_grad
@@ -111,6 +112,7 @@ class CycleGAN(Method):
     DataConfig = UnpairedDataConfig
     ema_networks = ("G_A", "G_B")
     inference_networks = ("G_A", "G_B")
+    export_parts = {"AtoB": ("G_A",), "BtoA": ("G_B",)}     # `condsynth export --part BtoA`: one generator
     pipeline = "condsynth.pipelines.translate:TranslationPipeline"
 
     def __init__(self, model_cfg: CycleGANConfig, data_cfg: UnpairedDataConfig):
@@ -192,12 +194,21 @@ class CycleGAN(Method):
     def generator(self, direction: Direction = "AtoB") -> ResnetGenerator:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
-        return self.G_A if direction == "AtoB" else self.G_B
+        net = self.G_A if direction == "AtoB" else self.G_B
+        if net is None:
+            other = "BtoA" if direction == "AtoB" else "AtoB"
+            raise UserError(f"this CycleGAN export holds the {other} generator only (exported with --part {other}); "
+                            f"--direction {direction} needs an export of both directions or the training run")
+        return net
+
+    def default_direction(self) -> Direction:
+        """AtoB, unless this is an export of G_B alone (``export --part BtoA``)."""
+        return "BtoA" if self.G_A is None else "AtoB"
 
     @torch.no_grad()
-    def translate(self, x: torch.Tensor, direction: Direction = "AtoB") -> torch.Tensor:
-        """A -> B with G_A (``AtoB``) or B -> A with G_B (``BtoA``)."""
-        return self.generator(direction)(x)
+    def translate(self, x: torch.Tensor, direction: Direction | None = None) -> torch.Tensor:
+        """A -> B with G_A (``AtoB``) or B -> A with G_B (``BtoA``); None: :meth:`default_direction`."""
+        return self.generator(direction or self.default_direction())(x)
 
     @torch.no_grad()
     def visuals(self, batch):

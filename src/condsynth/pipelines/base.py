@@ -73,10 +73,13 @@ class Pipeline:
                             f"not {cls.__name__}")
         return cls(method, cfg, dev, source=str(folder))
 
-    def save_pretrained(self, out: str | Path, half: bool = False, overwrite: bool = False) -> Path:
+    def save_pretrained(self, out: str | Path, half: bool = False, overwrite: bool = False,
+                        part: str | None = None) -> Path:
         """Write this pipeline's components as a pipeline folder (atomically; an existing ``out``
-        is replaced only with ``overwrite``, and never the checkpoint it was loaded from)."""
-        return save_pipeline(self.method, self.config, out, half=half, source=self.source, overwrite=overwrite)
+        is replaced only with ``overwrite``, and never the checkpoint it was loaded from).
+        ``part``: one of the method's ``export_parts`` alone (CycleGAN: ``"AtoB"`` or ``"BtoA"``)."""
+        return save_pipeline(self.method, self.config, out, half=half, source=self.source, overwrite=overwrite,
+                             part=part)
 
     def to(self, device: str | torch.device) -> Pipeline:
         self.device = pick_device(device)

@@ -74,7 +74,8 @@ class TranslationPipeline(Pipeline):
         self.two_way = "direction" in inspect.signature(method.translate).parameters
 
     def _method_args(self, direction: str | None) -> dict:
-        """``translate``'s keyword arguments for ``direction`` (None: the method's default, A to B)."""
+        """``translate``'s keyword arguments for ``direction`` (None: the method's default, A to B
+        or the one direction a partial export holds)."""
         if direction is None:
             return {}
         if direction not in ("AtoB", "BtoA"):
@@ -88,6 +89,8 @@ class TranslationPipeline(Pipeline):
 
     def channels(self, direction: str | None = None) -> int:
         """Channels of the input image for ``direction`` (B's, i.e. ``out_channels``, for BtoA)."""
+        if direction is None and callable(getattr(self.method, "default_direction", None)):
+            direction = self.method.default_direction()
         if direction == "BtoA":
             return int(getattr(self.config.model, "out_channels", 3))
         return self.in_channels
