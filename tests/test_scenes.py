@@ -187,11 +187,11 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = scenes.render_scene
 
-    def flaky(seed, size=64):
+    def flaky(seed, size=64, style=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(seed, size)
+        return real(seed, size, style)
 
     monkeypatch.setattr(scenes, "render_scene", flaky)
     with pytest.raises(KeyboardInterrupt):

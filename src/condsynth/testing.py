@@ -46,29 +46,15 @@ def _paired(method: str, model: dict) -> Callable[[Path], dict]:
 
 
 def unpaired_scenes(out: str | Path, n_train: int, n_test: int, size: int = 16, seed: int = 0) -> Path:
-    """CycleGAN's layout from the scenes world (``condsynth data synth scenes``, folders layout), written once:
+    """CycleGAN's layout from the scenes world, written once (``scenes.write_unpaired``, labels-photos):
     trainA = colour label maps of seed ``seed``, trainB = photos of seed ``seed + 1`` (disjoint scenes, so
     unpaired), testA/testB = label maps and their own photos of seed ``seed + 2`` (counterparts by name)."""
-    import shutil
-
     from condsynth.data.synth import scenes
 
     out = Path(out)
-    if (out / "trainA").is_dir():
-        return out
-    parts = out.with_name(out.name + ".parts")
-    shutil.rmtree(parts, ignore_errors=True)
-    for part, n, part_seed in (("A", n_train, seed), ("B", n_train, seed + 1), ("test", n_test, seed + 2)):
-        scenes.write_dataset(parts / part, n, size=size, seed=part_seed, val_fraction=0, test_fraction=0,
-                             layout="folders", progress=False)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for src, dst in (("A/train/A", "trainA"), ("B/train/B", "trainB"), ("test/train/A", "testA"),
-                     ("test/train/B", "testB")):
-        (parts / src).rename(tmp / dst)
-    shutil.rmtree(parts)
-    tmp.rename(out)
+    if not (out / "trainA").is_dir():
+        scenes.write_unpaired(out, "labels-photos", n_train, n_test, size=size, seed=seed, overwrite=True,
+                              progress=False)
     return out
 
 

@@ -14,6 +14,11 @@ label maps, the label range and pixels per class::
 
     condsynth data check pix2pix data/scenes
     condsynth data check labels data/scenes_hd/train/A
+    condsynth data check cityscapes ~/datasets/cityscapes        # also: pix2pixhd
+
+``condsynth data labels-from-colors IN_DIR OUT_DIR --palette scenes|cityscapes|FILE.json`` turns
+colour-coded segmentations into class-id PNGs (``--instances-from-components CLASSES`` adds
+instance maps from connected components); see :mod:`condsynth.data.colors`.
 
 ``condsynth data strokes --out FILE --n N`` rasterises random brush strokes once into a stroke bank,
 the training data of the neural painting renderer (``data.bank`` in configs/painting/renderer*.yaml)::
@@ -79,6 +84,25 @@ def add_parser(subparsers) -> None:
     check.add_argument("dir", type=Path, metavar="DIR", help="the dataset folder")
     check.set_defaults(func=run_check)
 
+    conv = data_sub.add_parser(
+        "labels-from-colors", help="colour-coded segmentations -> class-id PNGs (and instance maps)",
+        description="Turn colour-coded label maps into class-id PNGs (8-bit palette PNGs whose pixels are the "
+                    "ids), matching colours exactly; optionally write 16-bit instance maps from connected "
+                    "components. OUT_DIR appears complete or not at all.")
+    conv.add_argument("in_dir", type=Path, metavar="IN_DIR", help="folder of colour label maps")
+    conv.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="output folder: NAME.png class-id maps")
+    conv.add_argument("--palette", required=True, metavar="scenes|cityscapes|FILE.json",
+                      help="the colours: the scenes world's, Cityscapes' labelIds colours, or a JSON list of "
+                           "{id, name, color} (a scenes meta.json works)")
+    conv.add_argument("--nearest", action="store_true",
+                      help="snap colours outside the palette to the nearest one (resized or JPEG maps) "
+                           "instead of refusing them")
+    conv.add_argument("--instances-from-components", metavar="CLASSES",
+                      help="also write OUT_DIR/instance/NAME.png: 16-bit ids, class*1000+k per connected "
+                           "component of these comma-separated classes (names or ids), the class id elsewhere")
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing non-empty OUT_DIR")
+    conv.set_defaults(func=run_labels_from_colors)
+
 
 def _add_common_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder (created atomically)")
@@ -110,6 +134,24 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from condsynth.data.check import check_dataset
     print(check_dataset(args.dataset, args.dir).text())
+    return 0
+
+
+def run_labels_from_colors(args: argparse.Namespace) -> int:
+    from condsynth.data.colors import convert_folder, load_palette, parse_classes
+    from condsynth.io.images import list_images
+    from condsynth.io.outputs import check_output
+    palette = load_palette(args.palette)
+    things = (parse_classes(args.instances_from_components, palette)
+              if args.instances_from_components is not None else None)
+    files = list_images(args.in_dir)
+    check_output(args.out_dir, kind="folder", inputs=[args.in_dir], overwrite=args.overwrite,
+                 need_bytes=sum(f.stat().st_size for f in files) // 4)
+    start = time.perf_counter()
+    done = convert_folder(args.in_dir, args.out_dir, palette, nearest=args.nearest, things=things)
+    inst = f" and {done['instances']} instances in instance/" if things is not None else ""
+    print(f"wrote {done['maps']} class-id maps ({len(done['pixels'])} classes){inst} to {args.out_dir} "
+          f"in {time.perf_counter() - start:.1f}s")
     return 0
 
 

@@ -24,6 +24,7 @@ from condsynth.errors import UserError
 
 READER_MODULES = (                     # "labels" is generic and lives here
     "condsynth.data.translation",      # pix2pix, unpaired
+    "condsynth.data.cityscapes",       # pix2pixhd, cityscapes
     "condsynth.data.utkface",          # utkface
     "condsynth.data.synth.scenes",     # scenes
 )

@@ -10,6 +10,14 @@ Paired, layout ``folders``::
     root/train/A/x.png    root/train/B/x.png    # matching file names
     root/train/instance/x.png                   # optional (data.instances): 16-bit instance ids
 
+pix2pixHD's folders (``layout: pix2pixhd``) and Cityscapes as downloaded (``layout: cityscapes``), both
+detected by ``layout: auto``; :mod:`condsynth.data.cityscapes` lists their files::
+
+    root/train_label/x.png  root/train_inst/x.png  root/train_img/x.jpg    (or train_A/ train_B/)
+    root/leftImg8bit/train/CITY/*_leftImg8bit.png  root/gtFine/train/CITY/*_gtFine_{labelIds,instanceIds}.png
+
+Their A side is a class-id map: it is read as one (``label_a``) whatever the config says.
+
 Unpaired (CycleGAN's horse2zebra etc.)::
 
     root/trainA/*.jpg     root/trainB/*.jpg     (also testA/testB)
@@ -18,7 +26,12 @@ Images come out as float tensors in [-1, 1], ``C x H x W`` (C = 3, or 1 with ``g
 A side read as a label map (``label_a/b``) comes out as an ``H x W`` int64 tensor of class ids,
 read exactly (palette indices, 16-bit ids) and resized with nearest neighbour; the method one-hot
 encodes it with its ``num_classes``. Instance maps (``instances``) come out the same way under
-``"inst"``, cropped and flipped with A and B.
+``"inst"``, cropped and flipped with A and B. With ``instances: true`` and no instance maps in the
+split (no ``instance/``, ``SPLIT_inst/`` or ``*_instanceIds.png``) the reader warns once and the
+samples have no ``"inst"``: a method that needs them says so itself.
+
+``num_classes`` > 0 checks every label map read: an id at or above it is an error naming the file,
+the id and its pixel count (instead of a one-hot index error deep inside a training step).
 
 Sizes (``load_size``, ``crop_size``) are an int for a square or ``[h, w]``, e.g. ``crop_size:
 [256, 512]`` for pix2pixHD's 2:1 crops.
@@ -26,7 +39,8 @@ Sizes (``load_size``, ``crop_size``) are an int for a square or ``[h, w]``, e.g.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,7 +49,7 @@ import torch
 from torch.utils.data import Dataset
 
 from condsynth.config import bounded
-from condsynth.data import split_key, transforms as T
+from condsynth.data import cityscapes, split_key, transforms as T
 from condsynth.data.check import Report, plural, register_check, sizes_line
 from condsynth.errors import UserError
 from condsynth.io.images import (IMAGE_EXTENSIONS, list_images, luma, read_image, read_instance_map, read_label_map,
@@ -140,17 +154,41 @@ def _jitter(cfg: ImageDataConfig, train: bool, rng: np.random.Generator, arrays:
 
 @dataclass
 class PairedDataConfig(ImageDataConfig):
-    layout: Literal["auto", "ab", "folders"] = "auto"
+    layout: Literal["auto", "ab", "folders", "pix2pixhd", "cityscapes"] = "auto"
     direction: Literal["AtoB", "BtoA"] = "AtoB"
-    instances: bool = False             # also read SPLIT/instance/<name> (instance ids, e.g. 16-bit) as "inst"
+    instances: bool = False             # also read instance ids (SPLIT/instance/, SPLIT_inst/, *_instanceIds) as "inst"
+    num_classes: int = bounded(0, 0, 65536)   # > 0: a label id >= num_classes is an error naming the file
     train_split: str = "train"
     eval_split: str = "val"
 
 
 def detect_layout(split_dir: Path) -> str:
+    """The layout of a pix2pix split folder (``folders`` or ``ab``); see :func:`cityscapes.detect` for the
+    layouts recognised at the dataset root."""
     if (split_dir / "A").is_dir() and (split_dir / "B").is_dir():
         return "folders"
     return "ab"
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A Python warning, once per message and process (every split and evaluation re-creates datasets)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def check_label_range(labels: np.ndarray, num_classes: int, path: Path) -> None:
+    """A UserError naming ``path``, the largest id >= ``num_classes`` and its pixels, if there is one."""
+    if num_classes <= 0 or labels.size == 0 or int(labels.max()) < num_classes:
+        return
+    values, counts = np.unique(labels[labels >= num_classes], return_counts=True)
+    more = (f" (and {len(values) - 1} other ids >= {num_classes} at {int(counts[:-1].sum()):,} pixels)"
+            if len(values) > 1 else "")
+    raise UserError(f"{path}: label {int(values[-1])} >= data.num_classes {num_classes} at "
+                    f"{int(counts[-1]):,} pixels{more}")
 
 
 class PairedImageDataset(Dataset):
@@ -162,7 +200,13 @@ class PairedImageDataset(Dataset):
             raise UserError(f"{root}: dataset folder not found")
         self.cfg = cfg
         self.train = train
+        self.names: list[str] | None = None
+        self.instance_files: list[Path] = []
         split_dir = root / split
+        self.layout = (cityscapes.detect(root) if cfg.layout == "auto" else None) or cfg.layout
+        if self.layout in ("pix2pixhd", "cityscapes"):
+            self._init_label_layout(root, split)
+            return
         if not split_dir.is_dir():
             found = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir())) or "none"
             raise UserError(f"{split_dir}: split folder not found (sub-folders present: {found})")
@@ -182,14 +226,33 @@ class PairedImageDataset(Dataset):
             self.items = [(p, None) for p in list_images(split_dir)]
         if cfg.max_items > 0:
             self.items = self.items[: cfg.max_items]
-        self.instance_files: list[Path] = []
         if cfg.instances:
             from condsynth.data.check import match_by_stem
             folder = split_dir / "instance"
             if not folder.is_dir():
-                raise UserError(f"{folder}: folder not found (data.instances is true: instance maps go in "
-                                f"instance/ beside A/, one per A image with the same name)")
-            self.instance_files = list(match_by_stem([a for a, _ in self.items], folder, "instance map").values())
+                self._no_instances(folder)
+            else:
+                self.instance_files = list(match_by_stem([a for a, _ in self.items], folder,
+                                                         "instance map").values())
+
+    def _no_instances(self, where: Path) -> None:
+        _warn_once(f"{where}: not found, but data.instances is true; continuing without instance maps "
+                   f"(the samples have no 'inst')")
+
+    def _init_label_layout(self, root: Path, split: str) -> None:
+        """pix2pixHD's and Cityscapes' layouts: files listed by :mod:`condsynth.data.cityscapes`."""
+        pairs = cityscapes.list_pairs(root, self.layout, split)
+        n = pairs.items[: self.cfg.max_items] if self.cfg.max_items > 0 else pairs.items
+        self.items, self.names = list(n), pairs.names[: len(n)]
+        if pairs.label_ids:            # the A side on disk holds class ids
+            side = "label_a" if self.cfg.direction == "AtoB" else "label_b"
+            self.cfg = replace(self.cfg, **{side: True, ("grayscale_a" if side == "label_a" else "grayscale_b"):
+                                            False})
+        if self.cfg.instances:
+            if pairs.instances is None:
+                self._no_instances(pairs.instance_place)
+            else:
+                self.instance_files = pairs.instances[: len(n)]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -210,16 +273,20 @@ class PairedImageDataset(Dataset):
             a, b = disk_a.read(a_path), disk_b.read(b_path)
             if a.shape[:2] != b.shape[:2]:
                 raise UserError(f"{b_path}: size {b.shape[1]}x{b.shape[0]} differs from its A image "
-                                f"{a.shape[1]}x{a.shape[0]}")
+                                f"{a_path} ({a.shape[1]}x{a.shape[0]})")
+        for arr, side, path in ((a, disk_a, a_path), (b, disk_b, b_path)):
+            if side.kind == "label":
+                check_label_range(arr, self.cfg.num_classes, path)
         inst = None
         if self.instance_files:
             inst = _INSTANCE.read(self.instance_files[index])
             if inst.shape[:2] != a.shape[:2]:
+                what = "label map" if disk_a.kind == "label" else "A image"
                 raise UserError(f"{self.instance_files[index]}: size {inst.shape[1]}x{inst.shape[0]} differs "
-                                f"from its A image {a.shape[1]}x{a.shape[0]}")
+                                f"from its {what} {a_path} ({a.shape[1]}x{a.shape[0]})")
         if self.cfg.direction == "BtoA":
             a, b = b, a
-        return a, b, inst, a_path.stem
+        return a, b, inst, self.names[index] if self.names is not None else a_path.stem
 
     def __getitem__(self, key) -> dict:
         index, seed = split_key(key)
@@ -245,6 +312,19 @@ class UnpairedDataConfig(ImageDataConfig):
     eval_split: str = "test"
 
 
+def _domain_images(root: Path, split: str, domain: str) -> list[Path]:
+    """The images of ``root/{split}{domain}``; an empty or missing folder is named as such."""
+    folder = root / f"{split}{domain}"
+    if folder.is_dir() and not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir()):
+        raise UserError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS[:4])}, ...) found, the folder is "
+                        f"empty; the unpaired layout needs images in both {split}A/ and {split}B/")
+    if not folder.exists():
+        present = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir())) or "none"
+        raise UserError(f"{folder}: folder not found (the unpaired layout has {split}A/ and {split}B/; "
+                        f"present: {present})")
+    return list_images(folder)
+
+
 class UnpairedImageDataset(Dataset):
     """Independent A and B folders; item i takes A[i % |A|] and a B chosen by the sample's seed."""
 
@@ -253,8 +333,7 @@ class UnpairedImageDataset(Dataset):
         if not cfg.root or not root.is_dir():
             raise UserError(f"{root}: dataset folder not found (set data.root)")
         self.cfg, self.train = cfg, train
-        self.a_files = list_images(root / f"{split}A")
-        self.b_files = list_images(root / f"{split}B")
+        self.a_files, self.b_files = (_domain_images(root, split, d) for d in "AB")
         if cfg.max_items > 0:
             self.a_files, self.b_files = self.a_files[: cfg.max_items], self.b_files[: cfg.max_items]
 

@@ -222,6 +222,14 @@ def _read_ids(path: str | Path, what: str) -> np.ndarray:
     if img.mode not in _ID_MODES:
         kind = {"F": "a floating-point image"}.get(img.mode, "a colour image" if len(img.getbands()) >= 3
                                                     else "an image")
+        if what == "label map" and img.mode in ("RGB", "RGBA"):
+            rgb = np.asarray(img)[..., :3]
+            if (rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 1] != rgb[..., 2]).any():
+                # A colour-coded segmentation (Cityscapes' *_color.png, pix2pix's A halves): its
+                # colours stand for classes through a palette this reader does not know.
+                raise UserError(f"{path}: a colour image ({img.mode}) whose channels differ, so it looks like a "
+                                f"colour-coded label map; convert it to class ids first with `condsynth data "
+                                f"labels-from-colors IN_DIR OUT_DIR --palette scenes|cityscapes|FILE.json`")
         raise UserError(f"{path}: {kind} ({img.mode}), not {'an' if what[0] in 'aeiou' else 'a'} {what}; {what}s hold one integer id per "
                         f"pixel (a grey or palette PNG): convert colour-coded maps to ids first")
     if img.mode in ("LA", "PA"):

@@ -56,9 +56,19 @@ def _scenes_arguments(p: argparse.ArgumentParser) -> None:
                    help="image side, or HEIGHTxWIDTH for a rectangle (64x128: 2:1 as pix2pixHD); "
                         "at least 16 (default 64)")
     add_split_arguments(p)
-    p.add_argument("--layout", choices=("ab", "folders"), default="ab",
+    p.add_argument("--layout", choices=("ab", "folders", "pix2pixhd", "cityscapes"), default="ab",
                    help="ab: SPLIT/NNNNN.png with A|B side by side (pix2pix); "
-                        "folders: SPLIT/A/NNNNN.png and SPLIT/B/NNNNN.png (default ab)")
+                        "folders: SPLIT/A/NNNNN.png and SPLIT/B/NNNNN.png; pix2pixhd: SPLIT_label/ (class ids), "
+                        "SPLIT_inst/, SPLIT_img/; cityscapes: leftImg8bit/ and gtFine/ with Cityscapes' file "
+                        "names (city 'scenesville') (default ab)")
+    p.add_argument("--style", choices=("none", "winter"), default="none",
+                   help="rendering style of the photos (labels unchanged): winter = grey sky, snow on grass "
+                        "and trees; drawn from its own generator, so each image is its summer image's exact "
+                        "counterpart (default none)")
+    p.add_argument("--unpaired", choices=("labels-photos", "summer-winter"),
+                   help="write CycleGAN's layout instead: trainA/trainB from disjoint scenes (n minus the test "
+                        "share each), testA/testB exact counterparts of the same scenes, testLabels/ their "
+                        "class ids; --val-fraction, --layout and --style do not apply")
     p.add_argument("--class-ids", action="store_true",
                    help="(folders layout) write A as 8-bit palette PNGs whose pixels are class ids; "
                         "they look the same and read_image sees the same colours")
@@ -68,10 +78,15 @@ def _scenes_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _write_scenes(args: argparse.Namespace) -> dict:
-    from condsynth.data.synth.scenes import write_dataset
+    from condsynth.data.synth.scenes import split_counts, write_dataset, write_unpaired
+    if args.unpaired:
+        counts = split_counts(args.n, 0.0, args.test_fraction)
+        return write_unpaired(args.out, args.unpaired, counts["train"], counts["test"], size=args.size,
+                              seed=args.seed, overwrite=args.overwrite, progress=progress(args))
     return write_dataset(args.out, args.n, size=args.size, seed=args.seed, val_fraction=args.val_fraction,
                          test_fraction=args.test_fraction, layout=args.layout, class_ids=args.class_ids,
-                         instances=args.instances, overwrite=args.overwrite, progress=progress(args))
+                         instances=args.instances, style=args.style, overwrite=args.overwrite,
+                         progress=progress(args))
 
 
 WORLDS: dict[str, World] = {w.name: w for w in [

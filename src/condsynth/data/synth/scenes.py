@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -428,7 +429,36 @@ def _blur121(img: np.ndarray) -> np.ndarray:
     return 0.25 * p[:, :-2] + 0.5 * p[:, 1:-1] + 0.25 * p[:, 2:]
 
 
-def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray:
+@dataclass
+class _Winter:
+    """The ``winter`` style: overcast grey sky, snow on the grass and on top of tree crowns and bushes.
+
+    Its parameters and its snow-cover noise come from the style's own generator (:func:`style_rng`),
+    so the scene's generator makes the same draws as in summer: layout, labels, textures and the
+    sensor noise are identical, and the two photos differ only on (and, through the camera's 3x3
+    blur, one pixel around) sky, sun, cloud, grass, tree and bush pixels.
+    """
+    sky_top: np.ndarray
+    sky_low: np.ndarray
+    snow: np.ndarray
+    cloud_grey: float
+    cover: np.ndarray          # H x W value noise in about [-1, 1]: where crowns hold more snow
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, h: int, w: int) -> "_Winter":
+        grey = rng.uniform(0.58, 0.72)
+        return cls(sky_top=_rgb([grey, grey * 1.01, grey * 1.05]), sky_low=_rgb(np.full(3, grey + 0.14)),
+                   snow=_jitter(rng, (0.93, 0.95, 0.98), 0.02), cloud_grey=float(rng.uniform(0.78, 0.88)),
+                   cover=_value_noise(rng, h, w, 16))
+
+    def snowed(self, colour: np.ndarray, height: np.ndarray, fine: np.ndarray, cover: np.ndarray) -> np.ndarray:
+        """``colour`` (h x w x 3) under snow where ``height`` (about -1 at the bottom .. 1 at the top of the
+        object) and the ``cover`` noise say so; ``fine`` and ``cover`` are the fields cut to the same box."""
+        amount = np.clip(0.45 + 0.9 * height + 0.6 * cover, 0.0, 1.0)[..., None]
+        return colour * (1 - amount) + self.snow * (0.92 + 0.08 * fine)[..., None] * amount
+
+
+def _render(layout: _Layout, r: _Raster, rng: np.random.Generator, winter: _Winter | None = None) -> np.ndarray:
     labels, v, u, a = r.labels, r.v, r.u, r.a
     # Size-independent textures first (same draws at every size), per-pixel noise last.
     coarse = _value_noise(rng, r.h, r.w, 6)
@@ -444,14 +474,17 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
 
     # Sky: vertical gradient to a pale horizon, with a warm glow around the sun.
     t = np.clip(v / h, 0, 1)[..., None] * ones
-    sky = layout.sky_top * (1 - t) + layout.sky_low * t
+    if winter is None:
+        sky = layout.sky_top * (1 - t) + layout.sky_low * t
+    else:
+        sky = winter.sky_top * (1 - t) + winter.sky_low * t
     if layout.sun is not None:
         su, sv, sr = layout.sun
         glow = np.exp(-(((u - su) * a) ** 2 + (v - sv) ** 2) / (2 * (3 * sr) ** 2))[..., None]
-        sky = sky + 0.35 * glow * (_rgb([1.0, 0.9, 0.6]) - sky)
+        sky = sky + (0.35 if winter is None else 0.12) * glow * (_rgb([1.0, 0.9, 0.6]) - sky)
     sky = sky + 0.015 * coarse[..., None]
     fill(labels == SKY, sky)
-    fill(labels == SUN, _rgb([1.0, 0.96, 0.7]))
+    fill(labels == SUN, _rgb([1.0, 0.96, 0.7]) if winter is None else _rgb([0.9, 0.9, 0.86]))
 
     # Clouds: white, greyer towards the bottom of each cloud, soft texture.
     cloud = labels == CLOUD
@@ -462,13 +495,19 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
             cv, rv = ell[:, 1].mean(), ell[:, 3].max()
             shade[m] = np.broadcast_to(np.clip((v - (cv - rv)) / (2 * rv), 0, 1), m.shape)[m]
         base = (0.98 - 0.2 * shade + 0.04 * medium)[..., None] * _rgb([1.0, 1.0, 1.02])
+        if winter is not None:
+            base = base * np.float32(winter.cloud_grey)
         fill(cloud, base)
 
     # Ground: grass texture, hazier (towards the sky's horizon colour) with distance.
     depth = np.clip((v - h) / (1 - h), 0, 1)
     haze = np.exp(-6.0 * depth)[..., None] * 0.45
     grass = layout.grass_colour * (1 + 0.12 * coarse + 0.1 * fine)[..., None] * (0.85 + 0.2 * depth)[..., None]
-    grass = grass * (1 - haze) + layout.sky_low * haze
+    if winter is None:
+        grass = grass * (1 - haze) + layout.sky_low * haze
+    else:       # snow: bright, a little texture, hazier with distance towards the grey sky
+        snow = winter.snow * (0.9 + 0.05 * coarse + 0.03 * fine + 0.05 * depth)[..., None]
+        grass = snow * (1 - haze) + winter.sky_low * haze
     fill(labels == GRASS, grass)
 
     road = labels == ROAD
@@ -530,6 +569,8 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
         # Crown lit from the light's side: brightness follows the offset along the light direction.
         lit = np.clip(((tu - cu) * a * light_u + (tv - cv) * light_v) / rad, -1.5, 1.5)
         crown = t.colour * (1 + 0.22 * lit + 0.25 * medium[sl] + 0.15 * fine[sl])[..., None]
+        if winter is not None:      # snow on the upper part of the crown
+            crown = winter.snowed(crown, np.broadcast_to((cv - tv) / rad, lit.shape), fine[sl], winter.cover[sl])
         bark = _rgb([0.33, 0.21, 0.11]) * (1 + 0.15 * np.sin(np.pi * (tu - t.x) * a / max(t.trunk_w, 1e-3) * 3)
                                                + 0.1 * fine[sl])[..., None]
         out = img[sl]
@@ -545,6 +586,9 @@ def _render(layout: _Layout, r: _Raster, rng: np.random.Generator) -> np.ndarray
         m = (r.inst[sl] == bush.inst) & (labels[sl] == BUSH)
         lit = np.clip((bush.base - tv) / (2 * bl[:, 2].max()), 0, 1)  # darker at the foot
         leaves = bush.colour * (0.75 + 0.35 * lit + 0.2 * fine[sl] + 0.1 * medium[sl])[..., None]
+        if winter is not None:
+            leaves = winter.snowed(leaves, np.broadcast_to(2 * lit - 1, leaves.shape[:2]), fine[sl],
+                                    winter.cover[sl])
         img[sl][m] = np.broadcast_to(leaves, img[sl].shape)[m]
 
     # Camera: exposure, a slight colour cast, softness and sensor noise.
@@ -565,18 +609,35 @@ def size_hw(size: int | Sequence[int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def render_scene(seed: int | Sequence[int], size: int | Sequence[int] = 64) -> Scene:
+STYLES = ("none", "winter")    # rendering styles of the photo; the label and instance maps never change
+
+
+def style_rng(seed: int | Sequence[int], style: str) -> np.random.Generator:
+    """The style's own generator, from (seed, style): its draws never touch the scene's generator, so
+    the base image is the same under every style and each styled image has an exact counterpart."""
+    seq = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+    return np.random.default_rng(seq + [zlib.crc32(style.encode())])
+
+
+def render_scene(seed: int | Sequence[int], size: int | Sequence[int] = 64, style: str | None = None) -> Scene:
     """Compose and render one scene; the same ``seed`` (an int or a sequence of ints) gives identical arrays.
 
-    ``size`` is the side of a square image or ``(h, w)``, in pixels (at least 16 each).
+    ``size`` is the side of a square image or ``(h, w)``, in pixels (at least 16 each). ``style``
+    (None or ``"none"``: the world's default, bit-identical to WORLD_VERSION 1; ``"winter"``: grey sky
+    and snow on grass, tree crowns and bushes) changes the photo only, with parameters from
+    :func:`style_rng`; labels and instances are the unstyled scene's.
     """
     h, w = size_hw(size)
     if min(h, w) < 16:
         raise ValueError(f"size must be at least 16, got {size}")
+    style = style or "none"
+    if style not in STYLES:
+        raise UserError(f"unknown scenes style '{style}' (known: {', '.join(STYLES)})")
     rng = np.random.default_rng(seed)
     layout = _sample_layout(rng)
     raster = _rasterise(layout, h, w)
-    photo = _render(layout, raster, rng)
+    winter = _Winter.draw(style_rng(seed, style), h, w) if style == "winter" else None
+    photo = _render(layout, raster, rng, winter)
     objects = {inst: {"class": "cloud"} for inst, _ in layout.clouds}
     objects.update({b.inst: {"class": "building", "facade": b.facade} for b in layout.buildings})
     objects.update({t.inst: {"class": "tree"} for t in layout.trees})
@@ -613,8 +674,10 @@ def rgb_to_labels(label_rgb: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ on-disk dataset
-LAYOUTS = ("ab", "folders")
+LAYOUTS = ("ab", "folders", "pix2pixhd", "cityscapes")
 _SPLITS = ("train", "val", "test")
+CITY = "scenesville"      # the fake city of the cityscapes layout
+UNPAIRED = ("labels-photos", "summer-winter")
 
 
 def split_counts(n: int, val_fraction: float, test_fraction: float) -> dict[str, int]:
@@ -640,20 +703,51 @@ def _size_text(h: int, w: int) -> str:
     return f"{h}" if h == w else f"{h}x{w}"
 
 
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+
+
+def _user_permissions(tmp: Path) -> None:
+    # mkdtemp makes the folder private (0700); give the dataset the user's usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+
+
+def _save(img: Image.Image, path: Path) -> None:
+    # Inside a temporary folder already, so plain writes are atomic as a whole.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, compress_level=3)
+
+
+def _classes_meta() -> list[dict]:
+    return [{"id": i, "name": name, "color": [int(c) for c in PALETTE[i]]} for i, name in enumerate(CLASSES)]
+
+
 def write_dataset(out: str | Path, n: int, *, size: int | Sequence[int] = 64, seed: int = 0,
                   val_fraction: float = 0.1, test_fraction: float = 0.1, layout: str = "ab",
-                  class_ids: bool = False, instances: bool = False, overwrite: bool = False,
-                  progress: bool | None = None) -> dict:
+                  class_ids: bool = False, instances: bool = False, style: str | None = None,
+                  overwrite: bool = False, progress: bool | None = None) -> dict:
     """Write ``n`` scenes as a paired dataset under ``out`` and return the metadata written to meta.json.
 
-    Layouts (both used by pix2pix-style readers):
+    Layouts:
 
     - ``ab``: ``out/{train,val,test}/NNNNN.png``, each ``h x 2w``: A (colour label map) on the
       left, B (photo) on the right, as in pix2pix's facades/cityscapes archives.
     - ``folders``: ``out/{train,val,test}/{A,B}/NNNNN.png`` with the same file name for a pair.
+    - ``pix2pixhd``: ``out/SPLIT_label/NNNNN.png`` (class ids), ``SPLIT_inst/NNNNN.png`` (16-bit
+      instance ids), ``SPLIT_img/NNNNN.png`` (photos), ``SPLIT_instances.json``.
+    - ``cityscapes``: ``out/leftImg8bit/SPLIT/scenesville/scenesville_NNNNNN_000019_leftImg8bit.png``
+      and ``out/gtFine/SPLIT/scenesville/..._gtFine_{labelIds,instanceIds,color}.png`` (+
+      ``instances.json``). The ids are the scenes world's classes, not Cityscapes' (meta.json lists
+      them; ``condsynth data check cityscapes`` reads its names from there).
 
-    ``size`` is a square side or ``(h, w)``, e.g. ``(64, 128)`` for pix2pixHD's 2:1. Opt-in outputs
-    for pix2pixHD (the default output is unchanged by them):
+    The last two always hold class ids and instance maps. ``size`` is a square side or ``(h, w)``,
+    e.g. ``(64, 128)`` for pix2pixHD's 2:1. Opt-in outputs of the first two (their default output is
+    unchanged by them):
 
     - ``class_ids`` (folders layout): A is an 8-bit palette PNG whose pixels are the class ids, shown
       in :data:`PALETTE`: ``read_label_map`` gives the ids, ``read_image`` the same colours as before.
@@ -661,9 +755,10 @@ def write_dataset(out: str | Path, n: int, *, size: int | Sequence[int] = 64, se
       ``SPLIT/instances.json``: per image, its things with their attributes (a building's ``facade``,
       the index of its base colour in meta.json's ``facade_colours``).
 
-    Image ``i`` (numbered across splits: train first, then val, then test) is
-    ``render_scene(scene_seed(seed, i), size)``, so any file can be regenerated from meta.json.
-    The folder appears complete or not at all (it is built in a temporary sibling and renamed).
+    ``style`` renders every photo in a style of :data:`STYLES` (labels unchanged). Image ``i``
+    (numbered across splits: train first, then val, then test) is ``render_scene(scene_seed(seed, i),
+    size, style)``, so any file can be regenerated from meta.json. The folder appears complete or
+    not at all (it is built in a temporary sibling and renamed).
     """
     out = Path(out)
     h, w = size_hw(size)
@@ -672,70 +767,145 @@ def write_dataset(out: str | Path, n: int, *, size: int | Sequence[int] = 64, se
     if layout not in LAYOUTS:
         raise UserError(f"--layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
     if class_ids and layout != "folders":
-        raise UserError("--class-ids needs --layout folders: an A|B image cannot hold class ids beside a photo")
+        raise UserError("--class-ids needs --layout folders: an A|B image cannot hold class ids beside a photo"
+                        if layout == "ab" else f"--class-ids is implied by --layout {layout} (it always writes ids)")
+    style = style or "none"
+    if style not in STYLES:
+        raise UserError(f"--style must be one of {', '.join(STYLES)}, got '{style}'")
+    hd = layout in ("pix2pixhd", "cityscapes")
+    class_ids, instances = class_ids or hd, instances or hd
     counts = split_counts(n, val_fraction, test_fraction)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+    _prepare_out(out, overwrite)
 
     meta = {
         "world": WORLD_NAME,
         "world_version": WORLD_VERSION,
         "seed": int(seed),
         "seed_rule": "image i (numbered across splits, train then val then test) = "
-                     "render_scene(seed=[seed, i], size)",
+                     "render_scene(seed=[seed, i], size" + (", style)" if style != "none" else ")"),
         "size": h if h == w else [h, w],
         "layout": layout,
         "a": "class-id map: 8-bit palette PNG, pixel = class id, shown in the colours below" if class_ids
              else "colour label map (palette below)",
         "b": "rendered photo",
         "counts": counts,
-        "classes": [{"id": i, "name": name, "color": [int(c) for c in PALETTE[i]]}
-                    for i, name in enumerate(CLASSES)],
+        "classes": _classes_meta(),
     }
-    if class_ids:
+    if style != "none":
+        meta["style"] = style
+    if class_ids and not hd:
         meta["class_ids"] = True
     if instances:
         meta["instances"] = True
-        meta["instance"] = ("SPLIT/instance/NNNNN.png: 16-bit ids, class * 1000 + k for things "
+        meta["instance"] = ("16-bit ids, class * 1000 + k for things "
                             f"({', '.join(CLASSES[c] for c in THINGS)}; k from 0 per class and image), "
-                            "the class id for every other pixel; SPLIT/instances.json: each image's things")
+                            "the class id for every other pixel" +
+                            ("; SPLIT/instance/NNNNN.png, SPLIT/instances.json: each image's things" if not hd else ""))
         meta["facade_colours"] = [[round(float(c), 3) for c in rgb] for rgb in _FACADE_COLOURS]
     digits = max(5, len(str(n - 1)))    # zero-padded names sort in generation order
     index = 0
     with atomic_dir(out) as tmp, tqdm(total=n, desc=f"scenes {_size_text(h, w)}px", unit="img",
                                       disable=(n < 200) if progress is None else not progress) as bar:
-        # mkdtemp makes the folder private (0700); give the dataset the user's usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        _user_permissions(tmp)
         for split in _SPLITS:
             if counts[split] == 0:
                 continue
             folder = tmp / split
-            for sub in (["A", "B"] if layout == "folders" else [""]) + (["instance"] if instances else []):
-                (folder / sub).mkdir(parents=True, exist_ok=True)
+            if not hd:
+                for sub in (["A", "B"] if layout == "folders" else [""]) + (["instance"] if instances else []):
+                    (folder / sub).mkdir(parents=True, exist_ok=True)
             things = {}
             for _ in range(counts[split]):
-                scene = render_scene(scene_seed(seed, index), size)
+                scene = render_scene(scene_seed(seed, index), size, style)
                 name = f"{index:0{digits}d}.png"
-                # Inside a temporary folder already, so plain writes are atomic as a whole.
-                if layout == "ab":
-                    Image.fromarray(np.concatenate([scene.label_rgb, scene.photo], axis=1)).save(
-                        folder / name, compress_level=3)
-                else:
-                    a = label_map_image(scene.labels, PALETTE) if class_ids else Image.fromarray(scene.label_rgb)
-                    a.save(folder / "A" / name, compress_level=3)
-                    Image.fromarray(scene.photo).save(folder / "B" / name, compress_level=3)
+                ids = None
                 if instances:
                     ids, things[name] = instance_ids(scene)
-                    label_map_image(ids, bits=16).save(folder / "instance" / name, compress_level=3)
+                if layout == "ab":
+                    _save(Image.fromarray(np.concatenate([scene.label_rgb, scene.photo], axis=1)), folder / name)
+                elif layout == "folders":
+                    a = label_map_image(scene.labels, PALETTE) if class_ids else Image.fromarray(scene.label_rgb)
+                    _save(a, folder / "A" / name)
+                    _save(Image.fromarray(scene.photo), folder / "B" / name)
+                elif layout == "pix2pixhd":
+                    _save(label_map_image(scene.labels, PALETTE), tmp / f"{split}_label" / name)
+                    _save(label_map_image(ids, bits=16), tmp / f"{split}_inst" / name)
+                    _save(Image.fromarray(scene.photo), tmp / f"{split}_img" / name)
+                else:
+                    stem = f"{CITY}_{index:06d}_000019"
+                    gt = tmp / "gtFine" / split / CITY
+                    _save(Image.fromarray(scene.photo), tmp / "leftImg8bit" / split / CITY / f"{stem}_leftImg8bit.png")
+                    _save(label_map_image(scene.labels, PALETTE), gt / f"{stem}_gtFine_labelIds.png")
+                    _save(label_map_image(ids, bits=16), gt / f"{stem}_gtFine_instanceIds.png")
+                    _save(Image.fromarray(scene.label_rgb), gt / f"{stem}_gtFine_color.png")
+                    name = stem
+                if instances and not hd:
+                    _save(label_map_image(ids, bits=16), folder / "instance" / name)
+                if instances and layout == "cityscapes":
+                    things[name] = things.pop(f"{index:0{digits}d}.png")
                 index += 1
                 bar.update(1)
             if instances:
+                where = {"ab": folder / "instances.json", "folders": folder / "instances.json",
+                         "pix2pixhd": tmp / f"{split}_instances.json",
+                         "cityscapes": tmp / "gtFine" / split / "instances.json"}[layout]
                 lines = ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in things.items())
-                atomic_write_text(folder / "instances.json", "{\n" + lines + "\n}\n")   # one image a line
+                atomic_write_text(where, "{\n" + lines + "\n}\n")   # one image a line
+        atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def write_unpaired(out: str | Path, kind: str, n_train: int, n_test: int, *, size: int | Sequence[int] = 64,
+                   seed: int = 0, overwrite: bool = False, progress: bool | None = None) -> dict:
+    """CycleGAN's layout (``trainA/ trainB/ testA/ testB/``, NNNNN.png) from the world; returns meta.json.
+
+    - ``labels-photos``: A = colour label maps, B = photos.
+    - ``summer-winter``: A = photos, B = the ``winter`` style's photos.
+
+    trainA holds scenes ``[seed, i]``, trainB scenes ``[seed + 1, i]`` (disjoint scenes, so nothing
+    pairs them), testA/testB both scenes ``[seed + 2, i]``: each test image has its exact counterpart
+    of the same name in the other domain (for metrics against ground truth). testLabels/ holds the
+    class-id maps of the test scenes (palette PNGs), for segmentation scores.
+    """
+    out = Path(out)
+    if kind not in UNPAIRED:
+        raise UserError(f"--unpaired must be one of {', '.join(UNPAIRED)}, got '{kind}'")
+    h, w = size_hw(size)
+    if min(h, w) < 16:
+        raise UserError(f"--size must be at least 16, got {_size_text(h, w)}")
+    if n_train < 1 or n_test < 0:
+        raise UserError(f"an unpaired export needs at least 1 training image per domain, got {n_train}")
+    _prepare_out(out, overwrite)
+    domains = {"labels-photos": ("colour label map", "photo"), "summer-winter": ("photo", "winter photo")}[kind]
+    meta = {"world": WORLD_NAME, "world_version": WORLD_VERSION, "seed": int(seed), "layout": "unpaired",
+            "unpaired": kind, "size": h if h == w else [h, w], "a": domains[0], "b": domains[1],
+            "seed_rule": "trainA image i = render_scene([seed, i]); trainB image i = render_scene([seed + 1, i]); "
+                         "testA and testB image i = render_scene([seed + 2, i]) (exact counterparts)",
+            "counts": {"trainA": n_train, "trainB": n_train, "testA": n_test, "testB": n_test},
+            "classes": _classes_meta()}
+    digits = max(5, len(str(max(n_train, n_test) - 1)))
+
+    def image(scene_seed_: list[int], domain: str) -> Image.Image:
+        if kind == "labels-photos":
+            scene = render_scene(scene_seed_, size)
+            return Image.fromarray(scene.label_rgb if domain == "A" else scene.photo)
+        return Image.fromarray(render_scene(scene_seed_, size, "winter" if domain == "B" else None).photo)
+
+    jobs = [("trainA", seed, "A", n_train), ("trainB", seed + 1, "B", n_train),
+            ("testA", seed + 2, "A", n_test), ("testB", seed + 2, "B", n_test)]
+    with atomic_dir(out) as tmp, tqdm(total=2 * (n_train + n_test), desc=f"scenes {kind}", unit="img",
+                                      disable=(n_train < 100) if progress is None else not progress) as bar:
+        _user_permissions(tmp)
+        for folder, base, domain, count in jobs:
+            if count == 0:
+                continue
+            (tmp / folder).mkdir()
+            for i in range(count):
+                _save(image(scene_seed(base, i), domain), tmp / folder / f"{i:0{digits}d}.png")
+                if folder == "testA":
+                    _save(label_map_image(render_scene(scene_seed(base, i), size).labels, PALETTE),
+                          tmp / "testLabels" / f"{i:0{digits}d}.png")
+                bar.update(1)
         atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=2) + "\n")
     return meta
 
@@ -755,18 +925,23 @@ def check_scenes(root: Path) -> Report:
     if not isinstance(meta, dict) or meta.get("world") != WORLD_NAME:
         raise UserError(f"{meta_path}: not the meta.json of a scenes dataset (world "
                         f"{meta.get('world') if isinstance(meta, dict) else None!r})")
-    paired = check_dataset("pix2pix", root)
+    layout = meta.get("layout", "ab")
+    kind = {"pix2pixhd": "pix2pixhd", "cityscapes": "cityscapes", "unpaired": "unpaired"}.get(layout, "pix2pix")
+    paired = check_dataset(kind, root)
     report = Report("scenes", root, lines=list(paired.lines), warnings=list(paired.warnings),
                     counts=dict(paired.counts))
     for split, n in meta.get("counts", {}).items():
         if paired.counts.get(split, 0) != n:
-            raise UserError(f"{root / split}: {paired.counts.get(split, 0)} pairs, but meta.json counts {n}")
+            raise UserError(f"{root / split}: {paired.counts.get(split, 0)} "
+                            f"{'images' if kind == 'unpaired' else 'pairs'}, but meta.json counts {n}")
+    if kind == "unpaired":
+        return report
     if meta.get("world_version") != WORLD_VERSION:
         report.warnings.append(f"written by world version {meta.get('world_version')}; this condsynth renders "
                                f"version {WORLD_VERSION} (the same seed gives other images now)")
     stats = LabelStats()
-    for split in paired.counts:
-        cfg = PairedDataConfig(root=str(root), label_a=bool(meta.get("class_ids")),
+    for split in [s for s in meta.get("counts", {}) if paired.counts.get(s)]:
+        cfg = PairedDataConfig(root=str(root), label_a=bool(meta.get("class_ids")) or kind != "pix2pix",
                                instances=bool(meta.get("instances")))
         ds = PairedImageDataset(cfg, split, train=False)
         for i in range(len(ds)):
