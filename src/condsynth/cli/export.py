@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     e.add_argument("--out", required=True, help="output checkpoint folder")
     e.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
     e.add_argument("--no-ema", action="store_true", help="export the raw weights even if EMA weights exist")
+    e.add_argument("--cluster-features", action="store_true",
+                   help="pix2pixhd: first run K-means over the training set's instance features (the run's "
+                        "data.root), so that the export can pick a cluster per class (translate --style)")
     add_overwrite(e, "an existing --out folder")
     e.set_defaults(func=run_export)
 
@@ -25,6 +28,12 @@ def run_export(args) -> int:
     from condsynth.pipelines import load_pipeline
 
     pipe = load_pipeline(args.checkpoint, device="cpu", use_ema=not args.no_ema)
+    if args.cluster_features:
+        if not callable(getattr(pipe, "cluster_features", None)):
+            from condsynth.errors import UserError
+            raise UserError(f"{args.checkpoint}: a '{pipe.method.name}' model has no instance features to cluster")
+        counts = pipe.cluster_features()
+        print("feature clusters per class: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
     out = pipe.save_pretrained(args.out, half=args.half, overwrite=args.overwrite)
     print(f"exported {', '.join(pipe.method.inference_networks)} of {pipe.method.name} "
           f"({type(pipe).__name__}) to {out}")
