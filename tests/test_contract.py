@@ -39,6 +39,11 @@ def smoke_call(pipe):
     img = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
     if type(pipe).__name__ == "TranslationPipeline":
         return pipe(img, seed=0).image.astype(np.float32)
+    if type(pipe).__name__ == "LabelTranslationPipeline":     # pix2pixHD: label + instance maps, a style photo
+        labels = np.random.default_rng(0).integers(0, pipe.label_nc, (16, 32))
+        photo = (np.random.default_rng(1).random((16, 32, 3)) * 255).astype(np.uint8)
+        return pipe(labels, instances=labels if pipe.instances else None,
+                    style_from=photo if pipe.has_encoder else None, seed=0).image.astype(np.float32)
     if type(pipe).__name__ == "PaintingPipeline":
         mode = "agent" if pipe.agent is not None else "optimize"
         return pipe(img, strokes=5, mode=mode, optimize_iters=2, optimize_group=5, seed=0).canvas

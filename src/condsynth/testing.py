@@ -66,6 +66,29 @@ def _unpaired(method: str, model: dict) -> Callable[[Path], dict]:
     return make
 
 
+def label_scenes(workdir: Path, size: tuple[int, int] = (16, 32), n: int = 8) -> Path:
+    """A small 2:1 scenes dataset with class-id label maps and Cityscapes-style instance maps
+    (``condsynth data synth scenes --layout folders --class-ids --instances``), written once per folder."""
+    from condsynth.data.synth import scenes
+
+    out = Path(workdir) / f"label-scenes{size[0]}x{size[1]}"
+    if not (out / "train").is_dir():
+        scenes.write_dataset(out, n, size=size, seed=4, val_fraction=1 / 4, test_fraction=0, layout="folders",
+                             class_ids=True, instances=True, progress=False)
+    return out
+
+
+def _pix2pixhd(workdir: Path) -> dict:
+    from condsynth.data.synth.scenes import CLASSES
+
+    model = {"label_nc": len(CLASSES), "class_names": list(CLASSES), "ngf": 4, "n_down_global": 2,
+             "n_blocks_global": 1, "n_blocks_local": 1, "nef": 2, "n_down_encoder": 2, "ndf": 4, "num_d": 2,
+             "d_layers": 1, "lambda_vgg": 0.0, "n_clusters": 3}
+    return {"method": "pix2pixhd", "model": model,
+            "data": {"root": str(label_scenes(workdir)), "label_a": True, "instances": True,
+                     "load_size": [16, 32], "crop_size": [16, 32]}}
+
+
 TINY_RENDERER = {"size": 32, "fc": [64, 1024], "base_channels": 4, "conv_widths": [8]}
 
 
@@ -98,6 +121,7 @@ def _agent(workdir: Path) -> dict:
 TINY: dict[str, Callable[[Path], dict]] = {
     "template": _paired("template", {"width": 4, "depth": 1}),
     "pix2pix": _paired("pix2pix", {"ngf": 4, "ndf": 4, "num_downs": 4, "d_layers": 1}),
+    "pix2pixhd": _pix2pixhd,
     "cyclegan": _unpaired("cyclegan", {"ngf": 4, "ndf": 4, "n_blocks": 1, "d_layers": 1, "pool_size": 3}),
     "painting_renderer": _renderer,
     "painting_agent": _agent,

@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
     e.add_argument("--no-ema", action="store_true", help="export the raw weights even if EMA weights exist")
     e.add_argument("--part", default=None, metavar="NAME",
                    help="export only this part of the model (CycleGAN: AtoB or BtoA, one generator)")
+    e.add_argument("--cluster-features", action="store_true",
+                   help="pix2pixhd: first run K-means over the training set's instance features (the run's "
+                        "data.root), so that the export can pick a cluster per class (translate --style)")
     add_overwrite(e, "an existing --out folder")
     e.set_defaults(func=run_export)
 
@@ -28,6 +31,12 @@ def run_export(args) -> int:
     from condsynth.pipelines import load_pipeline
 
     pipe = load_pipeline(args.checkpoint, device="cpu", use_ema=not args.no_ema)
+    if args.cluster_features:
+        if not callable(getattr(pipe, "cluster_features", None)):
+            from condsynth.errors import UserError
+            raise UserError(f"{args.checkpoint}: a '{pipe.method.name}' model has no instance features to cluster")
+        counts = pipe.cluster_features()
+        print("feature clusters per class: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
     out = pipe.save_pretrained(args.out, half=args.half, overwrite=args.overwrite, part=args.part)
     nets = exported_networks(pipe.method, args.part)
     print(f"exported {', '.join(nets)} of {pipe.method.name} ({type(pipe).__name__}) to {out}")

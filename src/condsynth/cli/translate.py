@@ -21,6 +21,14 @@ def add_parser(sub) -> None:
                    help="which way a two-way model (cyclegan) translates: AtoB (default) or BtoA; "
                         "one-way models (pix2pix) take AtoB only; an export of one direction "
                         "(export --part) translates that way by default")
+    p.add_argument("--instances", metavar="DIR",
+                   help="label-map models (pix2pixhd): folder of instance maps (16-bit ids), matched by name")
+    p.add_argument("--style", action="append", default=[], metavar="CLASS=K",
+                   help="pix2pixhd: feature cluster K for a class (name or id), e.g. building=3; repeatable; "
+                        "other classes get a random cluster (--seed)")
+    p.add_argument("--style-from", metavar="PHOTO",
+                   help="pix2pixhd: encode the features from this photo of the same label map (or a folder of "
+                        "photos matched by name)")
     p.set_defaults(func=run_translate)
 
 
@@ -28,9 +36,23 @@ def run_translate(args) -> int:
     from condsynth.engine.checkpoint import checkpoint_inputs
     from condsynth.pipelines.translate import TranslationPipeline, collect_inputs
 
+    from condsynth.errors import UserError
+    from condsynth.pipelines import load_pipeline
+    from condsynth.pipelines.label_translate import LabelTranslationPipeline, parse_style
+
     files = collect_inputs(args.inputs)
-    pipe = TranslationPipeline.from_pretrained(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    pipe = load_pipeline(args.checkpoint, device=args.device, use_ema=not args.no_ema)
+    if not isinstance(pipe, TranslationPipeline):
+        raise UserError(f"{args.checkpoint}: a '{pipe.method.name}' model is not an image-translation model")
+    label_options = [f for f, v in (("--instances", args.instances), ("--style", args.style),
+                                    ("--style-from", args.style_from)) if v]
+    kwargs = {}
+    if isinstance(pipe, LabelTranslationPipeline):
+        kwargs = dict(instances=args.instances, style=parse_style(args.style), style_from=args.style_from)
+    elif label_options:
+        raise UserError(f"{args.checkpoint}: {label_options[0]} is for label-map models (pix2pixhd); "
+                        f"a '{pipe.method.name}' model translates images")
     written = pipe.translate_files(files, args.out, seed=args.seed, overwrite=args.overwrite,
-                                   inputs=checkpoint_inputs(args.checkpoint), direction=args.direction)
+                                   inputs=checkpoint_inputs(args.checkpoint), direction=args.direction, **kwargs)
     print(f"wrote {len(written)} image(s) to {args.out}")
     return 0

@@ -266,6 +266,8 @@ class Trainer:
                 raise ConfigError(f"train.init_networks: '{name}' is not a network of {self.cfg.method} "
                                   f"({', '.join(self.nets)})")
             part = ckpt.subdict(weights, f"{name}.")
+            if part:
+                part = self.method.init_weights_for(name, part)
             if not part:
                 if tc.init_strict and tc.init_networks:
                     raise CheckpointError(f"{folder}: has no weights for network '{name}'")

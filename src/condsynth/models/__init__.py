@@ -13,6 +13,7 @@ REGISTRY: dict[str, str] = {
     "pix2pix": "condsynth.models.pix2pix:Pix2Pix",
     "template": "condsynth.models.template:TemplateMethod",
     "cyclegan": "condsynth.models.cyclegan:CycleGAN",
+    "pix2pixhd": "condsynth.models.pix2pixhd:Pix2PixHD",
     "painting_renderer": "condsynth.models.painting.renderer:RendererMethod",
     "painting_agent": "condsynth.models.painting.agent:PaintingAgent",
 }

@@ -139,6 +139,13 @@ class Method(nn.Module):
     def load_extra_state(self, state: dict) -> None:
         """Restore what :meth:`extra_state` returned, on ``--resume``."""
 
+    def init_weights_for(self, name: str, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``train.init_from``: the source run's weights of network ``name`` (its ``"<name>."`` prefix
+        removed), mapped onto this method's network before they are loaded (strictly, with
+        ``train.init_strict``). Default: unchanged. A method whose network grows between stages maps
+        the keys here, e.g. pix2pixHD's global generator G1 into its local enhancer's ``global_net``."""
+        return weights
+
     def on_before_save(self) -> None:
         """Called before each checkpoint (e.g. pix2pixHD's instance-feature clustering)."""
 
