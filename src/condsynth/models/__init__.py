@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "cyclegan": "condsynth.models.cyclegan:CycleGAN",
     "painting_renderer": "condsynth.models.painting.renderer:RendererMethod",
     "painting_agent": "condsynth.models.painting.agent:PaintingAgent",
+    "segmenter": "condsynth.models.segmenter:Segmenter",
 }
 
 
