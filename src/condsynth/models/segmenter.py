@@ -35,7 +35,6 @@ from condsynth.data import split_key, transforms as T
 from condsynth.data.translation import MAX_SIDE, PairedDataConfig, PairedImageDataset, Preprocess, paired_dataset
 from condsynth.errors import UserError
 from condsynth.io.images import default_palette
-from condsynth.metrics.segmentation import SegmentationScores
 from condsynth.models.base import Method, StepContext
 from condsynth.nn.blocks import init_weights
 from condsynth.nn.unet import UNetGenerator
@@ -161,6 +160,7 @@ class Segmenter(Method):
 
     # ------------------------------------------------------------------ evaluation and inference
     def eval_metrics(self):
+        from condsynth.metrics.segmentation import SegmentationScores    # torchmetrics: only when evaluating
         c = self.model_cfg
         return {"seg": SegmentationScores(c.num_classes, c.ignore_index, c.class_names or None)}
 
