@@ -47,6 +47,8 @@ def smoke_call(pipe):
     if type(pipe).__name__ == "PaintingPipeline":
         mode = "agent" if pipe.agent is not None else "optimize"
         return pipe(img, strokes=5, mode=mode, optimize_iters=2, optimize_group=5, seed=0).canvas
+    if type(pipe).__name__ == "SegmentationPipeline":
+        return pipe(img).logits.numpy()
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

@@ -17,7 +17,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from test_metrics_image_quality import _ms_ssim_reference
 
 from condsynth.metrics import FID, KID, LMD, MSSSIM, PSNR, SSIM, AgeAccuracy, FaceVerification, InceptionScore
-from condsynth.metrics import PaintingErrors, RPrecision, VSSimilarity
+from condsynth.metrics import PaintingErrors, RPrecision, SegmentationScores, VSSimilarity
 from condsynth.metrics.text_image import r_precision
 
 
@@ -225,6 +225,35 @@ def numpy_painting(batches):
     return {**out, "n": len(rows)}
 
 
+# segmentation: confusion-matrix scores against per-class pixel counting in NumPy
+
+def segmentation_batches(n: int = 4, k: int = 5):
+    g = _gen(7)
+    out = []
+    for i in range(n):
+        target = torch.randint(0, k - 1, (2, 12, 12), generator=g)     # class k-1 never true: IoU 0 where predicted
+        pred = torch.where(torch.rand(2, 12, 12, generator=g) < 0.7, target, torch.randint(0, k, (2, 12, 12),
+                                                                                          generator=g))
+        target[0, :2] = 255                                             # void, ignored
+        out.append((pred, target))
+    return out
+
+
+def numpy_segmentation(batches, k: int = 5):
+    p = np.concatenate([b[0].numpy().ravel() for b in batches])
+    t = np.concatenate([b[1].numpy().ravel() for b in batches])
+    p, t = p[t != 255], t[t != 255]
+    iou, acc = [], []
+    for c in range(k):
+        inter, union = np.sum((p == c) & (t == c)), np.sum((p == c) | (t == c))
+        if union:
+            iou.append(inter / union)
+        if np.sum(t == c):
+            acc.append(inter / np.sum(t == c))
+    return {"pixel_accuracy": float(np.mean(p == t)), "miou": float(np.mean(iou)),
+            "mean_class_accuracy": float(np.mean(acc)), "pixels": len(t)}
+
+
 CASES = [
     pytest.param(MetricCase(lambda: SSIM(data_range=1.0), image_pairs, skimage_ssim, atol=1e-6), id="ssim"),
     pytest.param(MetricCase(lambda: MSSSIM(data_range=1.0), lambda: image_pairs(176, 2), scipy_msssim, atol=1e-6),
@@ -244,6 +273,8 @@ CASES = [
     pytest.param(MetricCase(AgeAccuracy, age_batches, scipy_age, rtol=1e-6), id="age_accuracy"),
     pytest.param(MetricCase(lambda: PaintingErrors(masks=True), painting_batches, numpy_painting, rtol=1e-9),
                  id="painting"),
+    pytest.param(MetricCase(lambda: SegmentationScores(5), segmentation_batches, numpy_segmentation, rtol=1e-12),
+                 id="segmentation"),
 ]
 
 

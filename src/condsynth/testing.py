@@ -38,6 +38,22 @@ def scenes_dataset(workdir: Path, size: int = 16, n: int = 12) -> Path:
     return out
 
 
+def scenes_ids_dataset(workdir: Path, size: int = 16, n: int = 12) -> Path:
+    """A small scenes dataset in the folders layout with class-id label maps (``--class-ids``), written once."""
+    from condsynth.data.synth import scenes
+
+    out = Path(workdir) / f"scenes{size}-ids"
+    if not (out / "train").is_dir():
+        scenes.write_dataset(out, n, size=size, seed=4, val_fraction=1 / 6, test_fraction=1 / 6, layout="folders",
+                             class_ids=True, progress=False)
+    return out
+
+
+def _segmenter(workdir: Path) -> dict:
+    return {"method": "segmenter", "model": {"ngf": 4, "num_downs": 2},
+            "data": {"root": str(scenes_ids_dataset(workdir)), "crop_size": 16}}
+
+
 def _paired(method: str, model: dict) -> Callable[[Path], dict]:
     def make(workdir: Path) -> dict:
         return {"method": method, "model": dict(model),
@@ -125,6 +141,7 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "cyclegan": _unpaired("cyclegan", {"ngf": 4, "ndf": 4, "n_blocks": 1, "d_layers": 1, "pool_size": 3}),
     "painting_renderer": _renderer,
     "painting_agent": _agent,
+    "segmenter": _segmenter,
 }
 
 

@@ -10,6 +10,7 @@ Examples::
     condsynth eval psnr gt_B/ --checkpoint runs/p2p --inputs test_A/   # a checkpoint's outputs as the generated set
     condsynth eval lmd gt.mp4 generated.mp4 --region mouth
     condsynth eval verify faces_a/ faces_b/ --threshold 0.6
+    condsynth eval segmentation --images generated/ --labels test/A/   # FCN-score with the bundled scenes segmenter
 
 Each run prints the value(s) with their protocol and writes the same as JSON (``--out``, default
 ``eval-<metric>.json`` in the current folder), atomically.
@@ -25,7 +26,7 @@ from condsynth.cli.options import SEED, float_in, int_in
 # Arguments naming what a metric reads, and the extra files some metrics write: every output is
 # checked against every input before the work starts (condsynth.io.outputs).
 INPUT_ARGS = ("a", "b", "folder", "reference", "generated", "real", "root", "canvases", "targets", "masks",
-              "inputs", "weights", "estimator")
+              "inputs", "weights", "estimator", "images", "labels")
 
 
 def add_parser(subparsers) -> None:
@@ -145,6 +146,26 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run_verify)
 
     _add_age_and_painting(sub, common)
+    _add_segmentation(sub, common)
+
+
+def _add_segmentation(sub, common) -> None:
+    p = sub.add_parser("segmentation", help="segmenter scores of photos against their label maps: pixel "
+                                            "accuracy, mean class accuracy, per-class IoU, mIoU (FCN-score)")
+    p.add_argument("--segmenter", default="segmenter-scenes",
+                   help="segmenter checkpoint, run, export or bundled name (default: segmenter-scenes, the "
+                        "bundled scenes-world segmenter)")
+    p.add_argument("--images", required=True, help="folder of photos to score (e.g. a generator's outputs)")
+    p.add_argument("--labels", required=True, help="folder of label maps, matched to the images by file stem")
+    p.add_argument("--label-format", choices=("ids", "colors"), default="ids",
+                   help="ids: class-id PNGs (palette or grey, read exactly; default); colors: palette colours")
+    p.add_argument("--palette", choices=("scenes",), default=None, help="palette of colour label maps")
+    p.add_argument("--resize", action="store_true",
+                   help="resize an image whose size differs from its label map to the map's size (bilinear); "
+                        "without it a size mismatch is an error")
+    p.add_argument("--device", default="cpu", help="where the segmenter runs: cpu (default), cuda, ...")
+    common(p, "segmentation")
+    p.set_defaults(func=run_segmentation)
 
 
 def _add_age_and_painting(sub, common) -> None:
@@ -218,6 +239,8 @@ def _inputs(args: argparse.Namespace) -> list:
     found = [getattr(args, name, None) for name in INPUT_ARGS if name not in outputs]
     if getattr(args, "checkpoint", None):
         found += checkpoint_inputs(args.checkpoint)
+    if getattr(args, "segmenter", None):
+        found += checkpoint_inputs(args.segmenter)
     return [p for p in found if p is not None]
 
 
@@ -349,3 +372,53 @@ def run_verify(args: argparse.Namespace) -> int:
     _check_outputs(args)
     rec = run_verification(args.a, args.b, threshold=args.threshold, split=args.split)
     return _finish(rec, args, "verify")
+
+
+def _segmenter_info(path: str, method, folder: Path) -> dict:
+    """What the segmentation record says about its segmenter: where it is, its weights' sha256,
+    and its own held-out scores when known (an export's ``held_out.json``, or the last held-out
+    evaluation in its run's ``log.jsonl``)."""
+    import json
+
+    from condsynth.engine.checkpoint import run_of
+    from condsynth.io.checkpoint import sha256_file
+    weights = folder / "net" / "model.safetensors"
+    weights = weights if weights.is_file() else folder / "model.safetensors"
+    info = {"name": str(path), "folder": str(folder), "method": method.name, "weights_file": str(weights),
+            "sha256": sha256_file(weights), "held_out": None}
+    card = folder / "held_out.json"
+    log = run_of(folder) / "log.jsonl"
+    try:
+        if card.is_file():
+            info["held_out"] = json.loads(card.read_text(encoding="utf-8"))
+        elif log.is_file():
+            evals = [r for r in map(json.loads, log.read_text(encoding="utf-8").splitlines())
+                     if "eval/seg/miou" in r]
+            if evals:
+                last = evals[-1]
+                info["held_out"] = {"source": str(log), "step": last.get("step"),
+                                    **{k[len("eval/seg/"):]: last[k] for k in
+                                       ("eval/seg/miou", "eval/seg/mean_class_accuracy", "eval/seg/pixel_accuracy")}}
+    except (OSError, ValueError):
+        info["held_out"] = None                  # an unreadable card or log: the scores are unknown, not wrong
+    return info
+
+
+def run_segmentation(args: argparse.Namespace) -> int:
+    from condsynth.errors import UserError
+    from condsynth.metrics.runs.segmentation import run_segmentation as segmentation
+    from condsynth.pipelines.segment import SegmentationPipeline
+    _check_outputs(args)
+    pipe = SegmentationPipeline.from_pretrained(args.segmenter, device=args.device)
+    if not hasattr(pipe.config.model, "class_names"):
+        raise UserError(f"{args.segmenter}: not a segmenter")
+    names = tuple(pipe.config.model.class_names) or None
+    rec = segmentation(lambda img: pipe(img).labels, args.images, args.labels, num_classes=pipe.num_classes,
+                       class_names=names, label_format=args.label_format, palette=args.palette,
+                       resize=args.resize, ignore_index=int(pipe.config.model.ignore_index), split=args.split,
+                       segmenter=_segmenter_info(args.segmenter, pipe.method, Path(pipe.source)))
+    held = rec.extra["segmenter"].get("held_out")
+    if held:
+        print(f"  segmenter's own held-out scores: mIoU {held.get('miou')}, class accuracy "
+              f"{held.get('mean_class_accuracy')}, pixel accuracy {held.get('pixel_accuracy')}")
+    return _finish(rec, args, "segmentation")

@@ -12,6 +12,7 @@ Every ``compute()`` returns ``dict[str, Tensor]`` (``{'fid': ...}``, ``{'kid_mea
 * faces: :class:`LMD` (:mod:`.lmd`), :class:`FaceVerification` (:mod:`.verification`),
   :class:`AgeAccuracy` (:mod:`.age`); the face analyzer is :mod:`condsynth.io.faces`
 * painting: :class:`PaintingErrors` and functions (:mod:`.painting`)
+* segmentation: :class:`SegmentationScores` (pixel/class accuracy, IoU; :mod:`.segmentation`)
 * the shared base for per-item means: :class:`~condsynth.metrics.base.MeanStdMetric` (:mod:`.base`)
 
 ``make_metric(name, **kwargs)`` builds one by name, for configs that list metrics.
@@ -31,13 +32,14 @@ from condsynth.metrics.record import MetricRecord, write_record
 _LAZY = {
     "FID": "fid", "KID": "fid", "InceptionScore": "inception_score", "VSSimilarity": "text_image",
     "RPrecision": "text_image", "LMD": "lmd", "FaceVerification": "verification", "AgeAccuracy": "age",
-    "get_backend": "features", "PaintingErrors": "painting",
+    "get_backend": "features", "PaintingErrors": "painting", "SegmentationScores": "segmentation",
 }
 
 # name in configs -> class name
 METRICS = {"ssim": "SSIM", "msssim": "MSSSIM", "psnr": "PSNR", "fid": "FID", "kid": "KID",
            "is": "InceptionScore", "vs": "VSSimilarity", "r_precision": "RPrecision", "lmd": "LMD",
-           "verification": "FaceVerification", "age_accuracy": "AgeAccuracy", "painting": "PaintingErrors"}
+           "verification": "FaceVerification", "age_accuracy": "AgeAccuracy", "painting": "PaintingErrors",
+           "segmentation": "SegmentationScores"}
 
 
 def __getattr__(name: str):

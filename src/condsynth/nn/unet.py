@@ -9,6 +9,9 @@ before each conv ("pre-activation"), so a skip carries the encoder's raw conv ou
 Dropout 0.5 is the generator's only noise source and stays on at test time (pix2pix §3.1);
 ``dropout_blocks`` counts decoder blocks from the innermost one: the paper's table puts it in the
 first three (0, 1, 2); the authors' code uses (1, 2, 3).
+
+``tanh=False`` leaves the last layer linear: the scenes segmenter (models/segmenter.py) uses the
+same U-Net to output per-pixel class logits.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from condsynth.nn.blocks import make_norm, norm_uses_bias
 class UNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, num_downs: int = 8,
                  norm: str = "batch", dropout: float = 0.5, dropout_blocks: tuple[int, ...] = (0, 1, 2),
-                 skips: bool = True, max_mult: int = 8):
+                 skips: bool = True, max_mult: int = 8, tanh: bool = True):
         super().__init__()
         if num_downs < 2:
             raise ValueError("num_downs must be >= 2")
@@ -46,7 +49,8 @@ class UNetGenerator(nn.Module):
             innermost = i == num_downs - 1
             cin = widths[i] if (innermost or not skips) else 2 * widths[i]
             if i == 0:
-                self.up.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(cin, out_channels, 4, 2, 1), nn.Tanh()))
+                last = [nn.ReLU(), nn.ConvTranspose2d(cin, out_channels, 4, 2, 1)]
+                self.up.append(nn.Sequential(*last, nn.Tanh()) if tanh else nn.Sequential(*last))
                 continue
             layers = [nn.ReLU(), nn.ConvTranspose2d(cin, widths[i - 1], 4, 2, 1, bias=bias),
                       make_norm(norm, widths[i - 1])]

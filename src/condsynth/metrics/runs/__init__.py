@@ -12,6 +12,7 @@ module             runs                                                  ``conds
 ``faces``          :func:`run_lmd`, :func:`run_verification`             ``lmd``, ``verify``
 ``age``            :func:`run_age_accuracy`, :func:`run_age_train`       ``age``, ``age-train``
 ``painting``       :func:`run_painting`                                  ``painting``
+``segmentation``   :func:`run_segmentation`                              ``segmentation``
 =================  ====================================================  ===========================
 
 Names are imported on first use, so ``from condsynth.metrics.runs import run_paired`` does not
@@ -25,7 +26,7 @@ import importlib
 _RUNS = {"run_fid": "inception", "run_fid_stats": "inception", "run_inception_score": "inception",
          "extract_features": "inception", "run_paired": "paired", "run_lmd": "faces",
          "run_verification": "faces", "run_age_accuracy": "age", "run_age_train": "age",
-         "run_painting": "painting"}
+         "run_painting": "painting", "run_segmentation": "segmentation"}
 
 
 def __getattr__(name: str):
