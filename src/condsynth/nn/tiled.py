@@ -128,9 +128,11 @@ class TiledExecutor:
         self.tile, self.compute, self.storage = int(tile), compute, storage
 
     # -- plumbing ------------------------------------------------------------------------------------------------
-    def _tiles(self, h: int, w: int):
-        for r in _spans(h, self.tile):
-            for c in _spans(w, self.tile):
+    def _tiles(self, h: int, w: int, stride: tuple[int, int] = (1, 1)):
+        """Output tiles; a layer with stride s gets ``tile // s`` output rows per tile, so that its input
+        window (what a tile step holds, with the output) stays about ``tile`` wide."""
+        for r in _spans(h, max(1, self.tile // stride[0])):
+            for c in _spans(w, max(1, self.tile // stride[1])):
                 yield r, c
 
     def _load(self, x: torch.Tensor, rows, cols, fresh: bool = False) -> torch.Tensor:
@@ -223,7 +225,7 @@ class TiledExecutor:
         n, _, h, w = x.shape
         ho, wo = _out_size(h, eh, sh, plh, prh, ch), _out_size(w, ew, sw, plw, prw, cw)
         out = None
-        for rows, cols in self._tiles(ho, wo):
+        for rows, cols in self._tiles(ho, wo, (sh, sw)):
             r0, r1, jr = _input_window(*rows, h, eh, sh, plh)
             c0, c1, jc = _input_window(*cols, w, ew, sw, plw)
             y = m(self._load(x, (r0, r1), (c0, c1)))
@@ -266,16 +268,16 @@ class TiledExecutor:
 
     def instance_norm(self, m: nn.InstanceNorm2d, x: torch.Tensor, owned: bool,
                       post: list[nn.Module]) -> torch.Tensor:
-        """Mean and biased variance over the whole map (Chan's combination of per-tile moments in
-        float64), then ``(x - mean) / sqrt(var + eps)`` (x weight + bias if affine) tile by tile."""
+        """Mean and biased variance over the whole map (per-tile moments, combined in float64 by
+        Chan's formula, so the tile count adds no cancellation error), then ``(x - mean) / sqrt(var + eps)`` (x weight + bias if affine) tile by tile."""
         n, c, h, w = x.shape
         count = torch.zeros((), dtype=torch.float64, device=self.compute)
         mean = torch.zeros(n, c, dtype=torch.float64, device=self.compute)
         m2 = torch.zeros_like(mean)
         for rows, cols in self._tiles(h, w):
-            t = self._load(x, rows, cols).to(torch.float64)
+            t = self._load(x, rows, cols)
             nt = t.shape[2] * t.shape[3]
-            var_t, mean_t = torch.var_mean(t, dim=(2, 3), correction=0)
+            var_t, mean_t = (v.to(torch.float64) for v in torch.var_mean(t, dim=(2, 3), correction=0))
             delta = mean_t - mean
             total = count + nt
             mean = mean + delta * (nt / total)
@@ -295,9 +297,12 @@ class TiledExecutor:
 
 
 # -- containers ----------------------------------------------------------------------------------------------------
-def sequential_handler(ex: TiledExecutor, seq: nn.Sequential, x: torch.Tensor, owned: bool) -> torch.Tensor:
-    """Children in order; the pointwise layers after a leaf are fused into its tile loop."""
-    mods = list(seq)
+def run_chain(ex: TiledExecutor, mods, x: torch.Tensor, owned: bool) -> torch.Tensor:
+    """``mods`` applied in order; the pointwise layers after a leaf are fused into its tile loop.
+
+    Only this frame holds the current map, so each map is freed as soon as the next exists (a
+    caller that kept a reference while a chain runs would hold one more full map)."""
+    mods = list(mods)
     i = 0
     while i < len(mods):
         m = mods[i]
@@ -310,7 +315,12 @@ def sequential_handler(ex: TiledExecutor, seq: nn.Sequential, x: torch.Tensor, o
             y = ex.leaf(m, x, owned, mods[i + 1:j])
         owned = owned if y is x else True
         x, i = y, j
+        del y
     return x
+
+
+def sequential_handler(ex: TiledExecutor, seq: nn.Sequential, x: torch.Tensor, owned: bool) -> torch.Tensor:
+    return run_chain(ex, seq, x, owned)
 
 
 def resblock_handler(ex: TiledExecutor, block: ResBlock, x: torch.Tensor, owned: bool) -> torch.Tensor:
@@ -322,14 +332,14 @@ def resblock_handler(ex: TiledExecutor, block: ResBlock, x: torch.Tensor, owned:
 
 def resnet_last(ex: TiledExecutor, net: ResnetGenerator, x: torch.Tensor, owned: bool = False,
                 bottleneck: list | None = None) -> torch.Tensor:
-    """The ``ngf``-wide "last" map of a ResnetGenerator (before its output layer)."""
-    for part in (net.stem, net.down, net.blocks):
-        h = ex.run(part, x, owned)
-        owned = owned if h is x else True
-        x = h
-    if bottleneck is not None:
-        bottleneck.append(h)
-    return ex.run(net.up, h, owned=bottleneck is None)
+    """The ``ngf``-wide "last" map of a ResnetGenerator (before its output layer); with
+    ``bottleneck`` a list, the residual blocks' output is appended to it."""
+    encode = [net.stem, *net.down, *net.blocks]
+    if bottleneck is None:
+        return run_chain(ex, [*encode, *net.up], x, owned)
+    h = run_chain(ex, encode, x, owned)
+    bottleneck.append(h)
+    return run_chain(ex, net.up, h, owned=False)
 
 
 def resnet_handler(ex: TiledExecutor, net: ResnetGenerator, x: torch.Tensor, owned: bool):
@@ -337,7 +347,7 @@ def resnet_handler(ex: TiledExecutor, net: ResnetGenerator, x: torch.Tensor, own
         keep: list = []
         last = resnet_last(ex, net, x, owned, bottleneck=keep)
         return ex.run(net.out, last, owned=False), {"bottleneck": keep[0], "last": last}
-    return ex.run(net.out, resnet_last(ex, net, x, owned), owned=True)
+    return run_chain(ex, [net.stem, *net.down, *net.blocks, *net.up, *net.out], x, owned)
 
 
 def resize_conv_handler(ex: TiledExecutor, m: _ResizeConv, x: torch.Tensor, owned: bool) -> torch.Tensor:
@@ -391,4 +401,10 @@ def tiled_forward(net: nn.Module, x: torch.Tensor, tile: int = 256, storage: str
     return TiledExecutor(tile, compute, storage).run(net, moved, owned=moved is not x)
 
 
-__all__ = ["TiledExecutor", "local_enhancer_handler", "register_handler", "resnet_last", "tiled_forward"]
+def run_network(net: nn.Module, x: torch.Tensor, tile: int | None = None, storage=None):
+    """``net(x)``, or :func:`tiled_forward` when ``tile`` is given: what a method's
+    ``translate(x, tile=None)`` calls for its translating network."""
+    return net(x) if tile is None else tiled_forward(net, x, tile=tile, storage=storage)
+
+
+__all__ = ["TiledExecutor", "run_network", "local_enhancer_handler", "register_handler", "resnet_last", "tiled_forward"]
