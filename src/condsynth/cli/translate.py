@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
                    help="which way a two-way model (cyclegan) translates: AtoB (default) or BtoA; "
                         "one-way models (pix2pix) take AtoB only")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="translate layer by layer on N x N tiles: the same output as the whole image with less "
+                        "memory (for models that support it)")
     p.set_defaults(func=run_translate)
 
 
@@ -30,6 +33,6 @@ def run_translate(args) -> int:
     files = collect_inputs(args.inputs)
     pipe = TranslationPipeline.from_pretrained(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     written = pipe.translate_files(files, args.out, seed=args.seed, overwrite=args.overwrite,
-                                   inputs=checkpoint_inputs(args.checkpoint), direction=args.direction)
+                                   inputs=checkpoint_inputs(args.checkpoint), direction=args.direction, tile=args.tile)
     print(f"wrote {len(written)} image(s) to {args.out}")
     return 0
