@@ -162,3 +162,15 @@ def test_translate_cli_with_instances_styles_and_a_pix2pix_refusal(workdir, tmp_
     assert main(["translate", "--checkpoint", str(p2p.run_dir), str(root / "val/B"), "--instances",
                  str(root / "val/instance"), "--out", str(tmp_path / "o4")]) == 2
     assert "--instances is for label-map models (pix2pixhd)" in capsys.readouterr().err
+
+
+def test_tiled_translation_equals_the_whole_image(workdir):
+    """The local-stage generator (LocalEnhancer around G1), features encoded from the photo: tiles of 16
+    pixels give the whole image's output (instance norm statistics over the whole map, nn/tiled.py)."""
+    method = testing.build_method(_local_cfg(workdir))
+    method.prepare_for_inference()
+    batch = testing.first_batch(method, "eval", n=1)
+    whole = method.translate(batch["A"], batch["inst"], style=batch["B"])
+    tiled = method.translate(batch["A"], batch["inst"], style=batch["B"], tile=16)
+    assert whole.shape == tiled.shape == (1, 3, 32, 64)
+    assert float((whole - tiled).abs().max()) < 1e-4

@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
     p.add_argument("--style-from", metavar="PHOTO",
                    help="pix2pixhd: encode the features from this photo of the same label map (or a folder of "
                         "photos matched by name)")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="translate layer by layer on N x N tiles: the same output as the whole image with less "
+                        "memory (for models that support it)")
     p.set_defaults(func=run_translate)
 
 
@@ -53,6 +56,6 @@ def run_translate(args) -> int:
         raise UserError(f"{args.checkpoint}: {label_options[0]} is for label-map models (pix2pixhd); "
                         f"a '{pipe.method.name}' model translates images")
     written = pipe.translate_files(files, args.out, seed=args.seed, overwrite=args.overwrite,
-                                   inputs=checkpoint_inputs(args.checkpoint), direction=args.direction, **kwargs)
+                                   inputs=checkpoint_inputs(args.checkpoint), direction=args.direction, tile=args.tile, **kwargs)
     print(f"wrote {len(written)} image(s) to {args.out}")
     return 0

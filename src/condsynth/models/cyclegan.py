@@ -49,6 +49,7 @@ from condsynth.models.base import Method, StepContext
 from condsynth.nn.blocks import init_weights, set_requires_grad
 from condsynth.nn.discriminators import PatchDiscriminator
 from condsynth.nn.resnet_generator import ResnetGenerator
+from condsynth.nn.tiled import run_network
 
 Direction = Literal["AtoB", "BtoA"]
 DIRECTIONS = ("AtoB", "BtoA")
@@ -206,9 +207,10 @@ class CycleGAN(Method):
         return "BtoA" if self.G_A is None else "AtoB"
 
     @torch.no_grad()
-    def translate(self, x: torch.Tensor, direction: Direction | None = None) -> torch.Tensor:
-        """A -> B with G_A (``AtoB``) or B -> A with G_B (``BtoA``); None: :meth:`default_direction`."""
-        return self.generator(direction or self.default_direction())(x)
+    def translate(self, x: torch.Tensor, direction: Direction | None = None, tile: int | None = None) -> torch.Tensor:
+        """A -> B with G_A (``AtoB``) or B -> A with G_B (``BtoA``); None: :meth:`default_direction`.
+        ``tile``: layer by layer on tiles (condsynth.nn.tiled: the same output with less memory)."""
+        return run_network(self.generator(direction or self.default_direction()), x, tile)
 
     @torch.no_grad()
     def visuals(self, batch):

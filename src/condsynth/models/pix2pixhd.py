@@ -53,6 +53,7 @@ from condsynth.models.base import Method, StepContext
 from condsynth.nn.blocks import ConvNormAct, init_weights, set_requires_grad
 from condsynth.nn.discriminators import MultiScaleDiscriminator
 from condsynth.nn.resnet_generator import ResBlock, ResnetGenerator, _pad_mode, _transposed_up
+from condsynth.nn.tiled import local_enhancer_handler, register_handler, run_network
 
 Stage = Literal["global", "local", "joint"]
 
@@ -142,6 +143,9 @@ class LocalEnhancer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.back(self.front(x) + self.global_last(self.downsample(x)))
 
+
+
+register_handler(LocalEnhancer, local_enhancer_handler)    # tiled inference (nn/tiled.py) walks it
 
 class FeatureEncoder(nn.Module):
     """E of §3.4: pix2pixHD's Encoder (c7s1-16, 4 downs, 4 ups, c7s1-feat_nc, tanh; a ResNet generator
@@ -500,12 +504,13 @@ class Pix2PixHD(Method):
     # ------------------------------------------------------------------ inference and monitoring
     @torch.no_grad()
     def translate(self, labels: torch.Tensor, inst: torch.Tensor | None = None, style=None,
-                  seed: int | None = 0) -> torch.Tensor:
+                  seed: int | None = 0, tile: int | None = None) -> torch.Tensor:
         """Label maps (``N x H x W`` ids; ``N x C x H x W`` images when label_nc is 0) -> images in [-1, 1].
 
         ``style``: None (a random cluster per instance, ``seed``), ``{class name or id: cluster index}``
         (chosen classes; others random), or a photo ``N x 3 x H x W`` in [-1, 1] with these label and
-        instance maps, whose features E encodes. Ignored by a model without an encoder."""
+        instance maps, whose features E encodes. Ignored by a model without an encoder. ``tile``: G runs
+        layer by layer on tiles (condsynth.nn.tiled: the same output with less memory)."""
         x = self.encode_input(labels, inst)
         if self.E is not None:
             ids = self.pooling_ids(labels, inst)
@@ -517,7 +522,7 @@ class Pix2PixHD(Method):
             else:
                 feat = self.cluster_features_map(ids, style, seed)
             x = torch.cat([x, feat], 1)
-        return self.G(x)
+        return run_network(self.G, x, tile)
 
     def _encode_batch(self, batch):
         labels, inst, real = batch["A"], batch.get("inst"), batch["B"]

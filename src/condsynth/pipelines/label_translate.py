@@ -95,11 +95,12 @@ class LabelTranslationPipeline(TranslationPipeline):
 
     @torch.no_grad()
     def __call__(self, labels, instances=None, style: dict | None = None, style_from=None,
-                 seed: int | None = 0, direction: str | None = None) -> TranslationOutput:
+                 seed: int | None = 0, direction: str | None = None, tile: int | None = None) -> TranslationOutput:
         """Translate one label map (path or ``H x W`` ids; an image when label_nc is 0). ``instances``: its
         instance map; ``style``: ``{class name or id: cluster index}``; ``style_from``: a photo of the same
         maps whose features to use; ``seed``: the random clusters of the classes not in ``style``."""
         self._method_args(direction)
+        tile_args = self._tile_args(tile)
         if style and style_from is not None:
             raise UserError("give either a style (class=cluster) or a style photo, not both")
         if instances is not None and not self.instances:
@@ -127,17 +128,19 @@ class LabelTranslationPipeline(TranslationPipeline):
                 raise UserError(f"{style_from if isinstance(style_from, (str, Path)) else 'style photo'}: size "
                                 f"{photo.shape[-1]}x{photo.shape[-2]} differs from its label map {w}x{h}")
             chosen = pad_to_multiple(photo, self.stride)[0].to(self.device)
-        y = self.method.translate(x.to(self.device), inst, style=chosen, seed=seed)[..., :h, :w]
+        y = self.method.translate(x.to(self.device), inst, style=chosen, seed=seed, **tile_args)[..., :h, :w]
         return TranslationOutput(tensor_to_uint8(y[0]))
 
     def translate_files(self, files: list[Path], out_dir, seed: int = 0, overwrite: bool = False,
                         inputs: Iterable = (), direction: str | None = None, instances: str | Path | None = None,
-                        style: dict | None = None, style_from: str | Path | None = None) -> list[Path]:
+                        style: dict | None = None, style_from: str | Path | None = None,
+                        tile: int | None = None) -> list[Path]:
         """Translate label-map ``files`` into ``out_dir`` (PNGs named after them; all appear together).
         ``instances``: a folder of instance maps matched by name; ``style_from``: one photo, or a folder of
         photos matched by name."""
         from condsynth.data.check import match_by_stem
         self._method_args(direction)
+        self._tile_args(tile)
         if style:
             self.method.check_style(style)           # a bad cluster index fails before any file is read
         inst_files = match_by_stem(files, Path(instances), "instance map") if instances is not None else {}
@@ -164,7 +167,7 @@ class LabelTranslationPipeline(TranslationPipeline):
             for i, (f, name) in enumerate(zip(files, names)):
                 labels = read_image(f) if self.label_nc == 0 else read_label_map(f)
                 self(labels, instances=inst_files.get(f), style=style, style_from=photos.get(f),
-                     seed=seed + i).save(stage / name)
+                     seed=seed + i, tile=tile).save(stage / name)
         return [Path(out_dir) / name for name in names]
 
 

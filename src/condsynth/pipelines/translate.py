@@ -108,11 +108,24 @@ class TranslationPipeline(Pipeline):
         rgb = to_rgb_uint8(image)
         return luma(rgb) if channels == 1 else rgb
 
+    def _tile_args(self, tile: int | None) -> dict:
+        """``translate``'s ``tile`` argument: methods opt in to tiled inference (nn/tiled.py) by taking it."""
+        if tile is None:
+            return {}
+        if int(tile) < 1:
+            raise UserError(f"--tile must be a positive number of pixels, got {tile}")
+        if "tile" not in inspect.signature(self.method.translate).parameters:
+            raise UserError(f"{self.source}: a '{self.method.name}' model does not support tiled inference (--tile)")
+        return {"tile": int(tile)}
+
     @torch.no_grad()
-    def __call__(self, image, seed: int | None = 0, direction: str | None = None) -> TranslationOutput:
+    def __call__(self, image, seed: int | None = 0, direction: str | None = None,
+                 tile: int | None = None) -> TranslationOutput:
         """Translate one image; ``seed`` drives the generator's dropout noise (None: the global RNG);
-        ``direction`` (``AtoB``/``BtoA``) picks the mapping of a two-way model (None: A to B)."""
-        kwargs = self._method_args(direction)
+        ``direction`` (``AtoB``/``BtoA``) picks the mapping of a two-way model (None: A to B);
+        ``tile``: run the network layer by layer on ``tile x tile`` tiles (same output, less
+        memory; condsynth.nn.tiled), for models whose ``translate`` takes ``tile``."""
+        kwargs = {**self._method_args(direction), **self._tile_args(tile)}
         x = uint8_to_tensor(self._prepare(image, self.channels(direction)))[None].to(self.device)
         x, (h, w) = pad_to_multiple(x, self.stride)
         with seeded(seed, self.device):
@@ -120,7 +133,8 @@ class TranslationPipeline(Pipeline):
         return TranslationOutput(tensor_to_uint8(y[0]))
 
     def translate_files(self, files: list[Path], out_dir: str | Path, seed: int = 0, overwrite: bool = False,
-                        inputs: Iterable[str | Path] = (), direction: str | None = None) -> list[Path]:
+                        inputs: Iterable[str | Path] = (), direction: str | None = None,
+                        tile: int | None = None) -> list[Path]:
         """Translate ``files`` into ``out_dir`` as PNGs named after them, one image in memory at a time.
 
         Every input's header is checked before the first is decoded, and ``out_dir`` against the
@@ -128,7 +142,8 @@ class TranslationPipeline(Pipeline):
         the checkpoint). The outputs appear in ``out_dir`` together once all are written, so a
         failure leaves nothing there; an existing output is replaced only with ``overwrite``.
         """
-        self._method_args(direction)           # a wrong direction fails before any file is read
+        self._method_args(direction)           # a wrong direction or tile fails before any file is read
+        self._tile_args(tile)
         mode = "L" if self.channels(direction) == 1 else "RGB"
         sizes = [probe_image(f) for f in files]
         names, used = [], set()
@@ -144,7 +159,7 @@ class TranslationPipeline(Pipeline):
         check_new_files(target, names, inputs=files, overwrite=overwrite)
         with atomic_files(target) as stage:
             for i, (f, name) in enumerate(zip(files, names)):
-                self(read_image(f, mode=mode), seed=seed + i, direction=direction).save(stage / name)
+                self(read_image(f, mode=mode), seed=seed + i, direction=direction, tile=tile).save(stage / name)
         return [Path(out_dir) / name for name in names]
 
 
