@@ -79,6 +79,32 @@ def nearest_mean_colour(photos: torch.Tensor, ids: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
+def segmenter_scores(segmenter: str, images: torch.Tensor, ids: np.ndarray) -> dict:
+    """The scenes segmenter on generated photos against the label maps they were made from."""
+    from condsynth.metrics.segmentation import SegmentationScores
+    from condsynth.pipelines import load_pipeline
+
+    pipe = load_pipeline(segmenter, device="cpu")
+    metric = SegmentationScores(len(scenes.CLASSES), class_names=scenes.CLASSES)
+    for i in range(0, len(images), 25):
+        metric.update(pipe.logits(images[i:i + 25]).cpu(), torch.from_numpy(ids[i:i + 25]).long())
+    s = metric.compute()
+    return {"pixel_acc": round(float(s["pixel_accuracy"]), 4), "class_acc": round(float(s["mean_class_accuracy"]), 4),
+            "mIoU": round(float(s["miou"]), 4)}
+
+
+@torch.no_grad()
+def pix2pix_outputs(checkpoint: str, labels: torch.Tensor) -> torch.Tensor:
+    """A paired pix2pix's photos of the same colour label maps (dropout on at test time, seeded)."""
+    from condsynth.pipelines import load_pipeline
+    from condsynth.pipelines.base import seeded
+
+    pipe = load_pipeline(checkpoint, device="cpu")
+    with seeded(0, torch.device("cpu")):
+        return torch.cat([pipe.method.translate(labels[i:i + 25]) for i in range(0, len(labels), 25)])
+
+
+@torch.no_grad()
 def held_out(method: CycleGAN, batch: dict) -> dict:
     method.prepare_for_inference()
     fake_b, fake_a = method.translate(batch["A"], "AtoB"), method.translate(batch["B"], "BtoA")
@@ -95,11 +121,19 @@ def main() -> dict:
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=0, help="a fixed step count instead of --minutes (no calibration)")
+    p.add_argument("--eval-only", action="store_true",
+                   help="score the finished run in --out (OUT/run) again instead of training (e.g. after a crash "
+                        "in the scoring, or with a newer segmenter)")
+    p.add_argument("--segmenter", default="segmenter-scenes", help="scores label -> photo outputs")
+    p.add_argument("--pix2pix", default="pix2pix-scenes64",
+                   help="a paired pix2pix on the same world, scored beside CycleGAN (default: the bundled one)")
     args = p.parse_args()
     out = Path(args.out)
     data = testing.unpaired_scenes(out / "scenes64-unpaired", args.n_train, args.n_test, size=64, seed=0)
 
-    if args.steps:
+    if args.eval_only:
+        steps = max(args.steps, 1)                    # only builds the config: the run is on disk
+    elif args.steps:
         steps = args.steps
     else:
         calib = 20                                    # time a short run, then size the real one
@@ -112,10 +146,17 @@ def main() -> dict:
 
     torch.manual_seed(cfg.train.seed)
     untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
-    t0 = time.perf_counter()
-    result = train(cfg, overwrite=True)
-    seconds = time.perf_counter() - t0
-    trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
+    if args.eval_only:
+        trained, _, _ = load_for_inference(out / "run", use_ema=False)
+        log = [json.loads(line) for line in (out / "run" / "log.jsonl").read_text().splitlines() if line.strip()]
+        steps_done = max(r["step"] for r in log)
+        seconds = log[-1]["time"] - log[0]["time"]     # from the first to the last log line: about the run
+    else:
+        t0 = time.perf_counter()
+        result = train(cfg, overwrite=True)
+        seconds = time.perf_counter() - t0
+        steps_done = result.step
+        trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
 
     ds = trained.build_dataset("eval")                # testA/testB: counterparts by name
     batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
@@ -123,7 +164,7 @@ def main() -> dict:
     true_ids = to_ids(batch["A"])
     copy = pair_scores(batch["A"], batch["B"])        # symmetric: the same for both directions
     report = {
-        "steps": result.step, "train_seconds": round(seconds, 1), "s_per_step": round(seconds / result.step, 3),
+        "steps": steps_done, "train_seconds": round(seconds, 1), "s_per_step": round(seconds / steps_done, 3),
         "batch_size": cfg.train.batch_size, "train_images_per_domain": args.n_train, "test_pairs": len(ds),
         "trained": {k: v for k, v in after.items() if not k.startswith("_")},
         "untrained": {k: v for k, v in before.items() if not k.startswith("_")},
@@ -133,6 +174,15 @@ def main() -> dict:
                                                                   true_ids),
         "grid": str(out / "grid.png"),
     }
+    p2p = pix2pix_outputs(args.pix2pix, batch["A"])
+    report["label_to_photo_segmenter"] = {
+        "segmenter": args.segmenter, "protocol": "segmenter on the 64x64 outputs; truth = the label map's ids",
+        "real photos (the scorer's ceiling)": segmenter_scores(args.segmenter, batch["B"], true_ids),
+        "trained G_A": segmenter_scores(args.segmenter, after["_fake_b"], true_ids),
+        "untrained G_A": segmenter_scores(args.segmenter, before["_fake_b"], true_ids),
+        "copying the input": segmenter_scores(args.segmenter, batch["A"], true_ids),
+        f"pix2pix ({args.pix2pix}, paired)": segmenter_scores(args.segmenter, p2p, true_ids)}
+    report["label_to_photo_pix2pix"] = {"checkpoint": args.pix2pix, **pair_scores(p2p, batch["B"])}
     decoded = torch.from_numpy(scenes.PALETTE[to_ids(after["_fake_a"])]).permute(0, 3, 1, 2).float() / 127.5 - 1
     grid = make_grid({"label": batch["A"], "untrained G_A": before["_fake_b"], "G_A": after["_fake_b"],
                       "photo": batch["B"], "G_B": after["_fake_a"], "G_B decoded": decoded,
