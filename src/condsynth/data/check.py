@@ -130,14 +130,42 @@ class LabelStats:
         return out
 
 
-def match_by_stem(files: list[Path], folder: Path, what: str) -> dict[Path, Path]:
-    """The file in ``folder`` with each file's stem; a UserError names the first one missing."""
+# Cityscapes names the files of one frame by suffix (CITY_SEQ_FRAME_leftImg8bit.png, ..._gtFine_labelIds.png,
+# ..._gtFine_instanceIds.png), all in one gtFine folder: matching strips these, and prefers the wanted one.
+PAIR_SUFFIXES = ("_leftImg8bit", "_gtFine_labelIds", "_gtFine_instanceIds", "_gtFine_color")
+
+
+def pair_key(stem: str) -> str:
+    """A file's stem without a Cityscapes suffix: the name its partner files share."""
+    for suffix in PAIR_SUFFIXES:
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def match_by_stem(files: list[Path], folder: Path, what: str, prefer: str | None = None) -> dict[Path, Path]:
+    """The file in ``folder`` with each file's stem, or failing that with its :func:`pair_key` (among
+    several partners, the one whose stem ends with ``prefer``, e.g. ``"_gtFine_instanceIds"``); a
+    UserError names the first one missing."""
     from condsynth.io.images import list_images
-    by_stem = {p.stem: p for p in list_images(folder)}
-    missing = [f for f in files if f.stem not in by_stem]
+    candidates = list_images(folder)
+    by_stem = {p.stem: p for p in candidates}
+    by_key: dict[str, Path] = {}
+    for p in candidates:
+        key = pair_key(p.stem)
+        if key not in by_key or (prefer and p.stem.endswith(prefer)):
+            by_key[key] = p
+
+    def partner(f: Path) -> Path | None:
+        if prefer and pair_key(f.stem) in by_key and by_key[pair_key(f.stem)].stem.endswith(prefer):
+            return by_key[pair_key(f.stem)]
+        return by_stem.get(f.stem) or by_key.get(pair_key(f.stem))
+
+    found = {f: partner(f) for f in files}
+    missing = [f for f, p in found.items() if p is None or p == f]
     if missing:
         raise UserError(f"{folder}: no {what} for '{missing[0].name}' ({len(missing)} of {len(files)} missing)")
-    return {f: by_stem[f.stem] for f in files}
+    return found
 
 
 # ------------------------------------------------------------------------- the generic checker

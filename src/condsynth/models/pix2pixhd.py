@@ -255,9 +255,10 @@ class Pix2PixHD(Method):
     def __init__(self, model_cfg: Pix2PixHDConfig, data_cfg: PairedDataConfig):
         super().__init__(model_cfg, data_cfg)
         c = model_cfg
-        if c.label_nc > 0 and not data_cfg.label_a:
+        # the pix2pixhd (SPLIT_label) and cityscapes (gtFine labelIds) layouts always read A as class ids
+        if c.label_nc > 0 and not (data_cfg.label_a or data_cfg.layout in ("pix2pixhd", "cityscapes")):
             raise ConfigError(f"model.label_nc is {c.label_nc}: the A side must be read as class ids "
-                            f"(data.label_a=true), or set model.label_nc=0 for RGB input images")
+                              f"(data.label_a=true), or set model.label_nc=0 for RGB input images")
         self.instances = bool(data_cfg.instances)
         self.label_channels = (c.label_nc or c.in_channels) + (1 if self.instances else 0)
         g_in = self.label_channels + (c.feat_nc if c.use_encoder else 0)
@@ -335,6 +336,9 @@ class Pix2PixHD(Method):
         ``label_nc`` is 0) ⊕ the instance boundary map."""
         c = self.model_cfg
         if c.label_nc > 0:
+            if labels.is_floating_point():
+                raise UserError(f"model.label_nc is {c.label_nc} but the label input is an image (RGB mode "
+                                f"folders SPLIT_A?): set model.label_nc=0, or give class-id label maps")
             self.check_labels(labels, names)
             x = F.one_hot(labels.long(), c.label_nc).permute(0, 3, 1, 2).float()
         else:

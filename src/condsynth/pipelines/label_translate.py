@@ -143,13 +143,15 @@ class LabelTranslationPipeline(TranslationPipeline):
         self._tile_args(tile)
         if style:
             self.method.check_style(style)           # a bad cluster index fails before any file is read
-        inst_files = match_by_stem(files, Path(instances), "instance map") if instances is not None else {}
+        inst_files = match_by_stem(files, Path(instances), "instance map",
+                                                prefer="_gtFine_instanceIds") if instances is not None else {}
         if self.instances and instances is None:
             raise UserError(f"{self.source}: this model was trained with instance maps: give --instances DIR")
         photos: dict = {}
         if style_from is not None:
             p = Path(style_from)
-            photos = match_by_stem(files, p, "style photo") if p.is_dir() else {f: p for f in files}
+            photos = (match_by_stem(files, p, "style photo", prefer="_leftImg8bit") if p.is_dir()
+                      else {f: p for f in files})
         sizes = [probe_image(f) for f in files]
         names, used = [], set()
         for f in files:
