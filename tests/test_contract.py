@@ -104,7 +104,7 @@ def test_resume_with_a_changed_config_names_the_values(name, workdir, tmp_path):
 
 
 # methods whose every trained network must stay identical across two DDP ranks
-DDP_METHODS = ["template", "painting_agent", "cyclegan"]
+DDP_METHODS = ["template", "painting_agent", "cyclegan", "pix2pixhd"]
 
 
 @pytest.mark.parametrize("name", DDP_METHODS)
