@@ -26,10 +26,9 @@ import torch
 
 from condsynth.errors import UserError
 from condsynth.io.atomic import atomic_files
-from condsynth.io.images import (probe_image, read_image, read_instance_map, read_label_map, tensor_to_uint8,
+from condsynth.io.images import (read_image, read_instance_map, read_label_map, tensor_to_uint8,
                                  to_rgb_uint8, uint8_to_tensor)
-from condsynth.io.outputs import check_new_files, check_output
-from condsynth.pipelines.translate import TranslationOutput, TranslationPipeline, pad_to_multiple
+from condsynth.pipelines.translate import TranslationOutput, TranslationPipeline, pad_to_multiple, prepare_outputs
 
 
 def _ids(value, reader) -> np.ndarray:
@@ -152,19 +151,8 @@ class LabelTranslationPipeline(TranslationPipeline):
             p = Path(style_from)
             photos = (match_by_stem(files, p, "style photo", prefer="_leftImg8bit") if p.is_dir()
                       else {f: p for f in files})
-        sizes = [probe_image(f) for f in files]
-        names, used = [], set()
-        for f in files:
-            name = f.stem
-            while name in used:
-                name += "_"
-            used.add(name)
-            names.append(f"{name}.png")
-        extra_inputs = [*inst_files.values(), *photos.values()]
-        target = check_output(out_dir, kind="folder", merge=True, inputs=[*files, *extra_inputs, *inputs],
-                              shallow_inputs={f.parent for f in [*files, *extra_inputs]},
-                              need_bytes=sum(w * h for w, h in sizes) // 4)
-        check_new_files(target, names, inputs=files, overwrite=overwrite)
+        target, names = prepare_outputs(files, out_dir, inputs, overwrite,
+                                        extra_inputs=[*inst_files.values(), *photos.values()])
         with atomic_files(target) as stage:
             for i, (f, name) in enumerate(zip(files, names)):
                 labels = read_image(f) if self.label_nc == 0 else read_label_map(f)

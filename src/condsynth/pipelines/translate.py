@@ -56,6 +56,28 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
+def prepare_outputs(files: list[Path], out_dir, inputs: Iterable = (), overwrite: bool = False,
+                    extra_inputs: Iterable[Path] = ()) -> tuple[Path, list[str]]:
+    """Check every input's header and ``out_dir`` against the output policy (:mod:`condsynth.io.outputs`)
+    before anything is decoded; returns the folder to write and one PNG name per file (its stem, made
+    unique). ``inputs``: what else the command reads (the checkpoint); ``extra_inputs``: files read beside
+    each input (instance maps, style photos), whose folders, like the inputs', may hold the output."""
+    extra_inputs = list(extra_inputs)
+    sizes = [probe_image(f) for f in files]
+    names, used = [], set()
+    for f in files:
+        name = f.stem
+        while name in used:
+            name += "_"
+        used.add(name)
+        names.append(f"{name}.png")
+    target = check_output(out_dir, kind="folder", merge=True, inputs=[*files, *extra_inputs, *inputs],
+                          shallow_inputs={f.parent for f in [*files, *extra_inputs]},  # a sub-folder of theirs is fine
+                          need_bytes=sum(w * h for w, h in sizes) // 4)                # PNGs rarely go below 2 bits/px
+    check_new_files(target, names, inputs=files, overwrite=overwrite)
+    return target, names
+
+
 @dataclass
 class TranslationOutput:
     image: np.ndarray               # H x W x C uint8
@@ -145,18 +167,7 @@ class TranslationPipeline(Pipeline):
         self._method_args(direction)           # a wrong direction or tile fails before any file is read
         self._tile_args(tile)
         mode = "L" if self.channels(direction) == 1 else "RGB"
-        sizes = [probe_image(f) for f in files]
-        names, used = [], set()
-        for f in files:
-            name = f.stem
-            while name in used:
-                name += "_"
-            used.add(name)
-            names.append(f"{name}.png")
-        target = check_output(out_dir, kind="folder", merge=True, inputs=[*files, *inputs],
-                              shallow_inputs={f.parent for f in files},   # a sub-folder of theirs is fine
-                              need_bytes=sum(w * h for w, h in sizes) // 4)  # PNGs rarely go below 2 bits/px
-        check_new_files(target, names, inputs=files, overwrite=overwrite)
+        target, names = prepare_outputs(files, out_dir, inputs, overwrite)
         with atomic_files(target) as stage:
             for i, (f, name) in enumerate(zip(files, names)):
                 self(read_image(f, mode=mode), seed=seed + i, direction=direction, tile=tile).save(stage / name)
@@ -164,4 +175,4 @@ class TranslationPipeline(Pipeline):
 
 
 __all__ = ["IMAGE_EXTENSIONS", "TranslationOutput", "TranslationPipeline", "collect_inputs", "pad_to_multiple",
-           "pick_device"]
+           "pick_device", "prepare_outputs"]
