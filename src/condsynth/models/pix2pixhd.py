@@ -144,8 +144,8 @@ class LocalEnhancer(nn.Module):
         return self.back(self.front(x) + self.global_last(self.downsample(x)))
 
 
-
 register_handler(LocalEnhancer, local_enhancer_handler)    # tiled inference (nn/tiled.py) walks it
+
 
 class FeatureEncoder(nn.Module):
     """E of §3.4: pix2pixHD's Encoder (c7s1-16, 4 downs, 4 ups, c7s1-feat_nc, tanh; a ResNet generator
