@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "pix2pixhd": "condsynth.models.pix2pixhd:Pix2PixHD",
     "painting_renderer": "condsynth.models.painting.renderer:RendererMethod",
     "painting_agent": "condsynth.models.painting.agent:PaintingAgent",
+    "damsm": "condsynth.models.damsm:DAMSM",
 }
 
 
