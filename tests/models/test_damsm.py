@@ -127,3 +127,37 @@ def test_the_same_config_trains_with_minilm(tmp_path):
     before = method.text_encoder.word_proj.weight.clone()
     logs = method.training_step(batch, ctx)
     assert math.isfinite(float(logs["loss"])) and not torch.equal(before, method.text_encoder.word_proj.weight)
+
+
+@pytest.mark.slow
+def test_eval_r_precision_and_vs_with_a_damsm_run(tmp_path):
+    import json
+    import shutil
+
+    from condsynth import testing
+    from condsynth.cli.main import main
+    from condsynth.engine.config import build_experiment_config
+    from condsynth.engine.trainer import train
+
+    raw = testing.tiny_config("damsm", tmp_path, tmp_path / "run", steps=1, checkpoint_every=1)
+    train(build_experiment_config(raw))
+    world = testing.shapes_dataset(tmp_path)
+    gen, caps = tmp_path / "gen", tmp_path / "caps"
+    gen.mkdir()
+    caps.mkdir()
+    keys = json.loads((world / "train" / "filenames.json").read_text())[:6]
+    for k in keys:
+        name = k.split("/")[1]
+        shutil.copy(world / "CUB_200_2011" / "images" / f"{k}.jpg", gen / f"{name}.jpg")
+        shutil.copy(world / "text" / f"{k}.txt", caps / f"{name}.txt")
+    out = tmp_path / "rp.json"
+    assert main(["eval", "r-precision", str(gen), str(caps), "--damsm", str(tmp_path / "run"),
+                 "--candidates", "3", "--splits", "2", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["metric"] == "r-precision" and rec["num_samples"] == 6 and 0 <= rec["values"]["r_precision_mean"] <= 1
+    assert any("R = 1" in n for n in rec["notes"])
+    assert main(["eval", "vs", str(gen), str(caps), "--damsm", str(tmp_path / "run"),
+                 "--out", str(tmp_path / "vs.json")]) == 0
+    (caps / f"{keys[0].split('/')[1]}.txt").unlink()
+    assert main(["eval", "vs", str(gen), str(caps), "--damsm", str(tmp_path / "run"),
+                 "--out", str(tmp_path / "vs2.json")]) == 2
