@@ -49,6 +49,9 @@ def smoke_call(pipe):
         return pipe(img, strokes=5, mode=mode, optimize_iters=2, optimize_group=5, seed=0).canvas
     if type(pipe).__name__ == "SegmentationPipeline":
         return pipe(img).logits.numpy()
+    if type(pipe).__name__ == "TextImagePipeline":               # DAMSM: embeddings of a caption and an image
+        out = pipe(captions=[" ".join(pipe.method.vocab.words[2:6])], images=[img], seed=0)
+        return np.concatenate([out.sentence.ravel(), out.words.ravel(), out.image_code.ravel()])
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

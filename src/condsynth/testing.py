@@ -133,6 +133,23 @@ def _agent(workdir: Path) -> dict:
             "data": {"sources": ["synthetic"], "size": 32, "length": 16}}
 
 
+def shapes_dataset(workdir: Path, size: int = 16, n: int = 24) -> Path:
+    """A small shapes world (captions in AttnGAN's birds layout), written once per folder."""
+    from condsynth.data.synth import shapes
+
+    out = Path(workdir) / f"shapes{size}-{n}"
+    if not (out / "meta.json").is_file():
+        shapes.write_dataset(out, n, size=size, seed=2, test_fraction=0.25, overwrite=True, progress=False)
+    return out
+
+
+def _damsm(workdir: Path) -> dict:
+    model = {"text_encoder": "rnn", "dim": 16, "emb_dim": 8, "image_encoder": "small_cnn", "cnn_width": 4}
+    return {"method": "damsm", "model": model,
+            "data": {"root": str(shapes_dataset(workdir)), "layout": "cub", "image_size": 16, "flip": False,
+                     "words_num": 8}}
+
+
 # method name -> function(workdir) -> raw config without the train section
 TINY: dict[str, Callable[[Path], dict]] = {
     "template": _paired("template", {"width": 4, "depth": 1}),
@@ -142,6 +159,7 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "painting_renderer": _renderer,
     "painting_agent": _agent,
     "segmenter": _segmenter,
+    "damsm": _damsm,
 }
 
 

@@ -26,7 +26,7 @@ from condsynth.cli.options import SEED, float_in, int_in
 # Arguments naming what a metric reads, and the extra files some metrics write: every output is
 # checked against every input before the work starts (condsynth.io.outputs).
 INPUT_ARGS = ("a", "b", "folder", "reference", "generated", "real", "root", "canvases", "targets", "masks",
-              "inputs", "weights", "estimator", "images", "labels")
+              "inputs", "weights", "estimator", "images", "labels", "captions", "damsm")
 
 
 def add_parser(subparsers) -> None:
@@ -125,6 +125,20 @@ def add_parser(subparsers) -> None:
                                 "of a pixel summed, thesis Eq. 2.9 as printed (sum)")
         common(p, name)
         p.set_defaults(func=run_paired, metric_name=name)
+
+    for name, desc in (("r-precision", "R-precision (R = 1 of 100 candidates) of generated images and their captions"),
+                       ("vs", "VS similarity (DAMSM-based cosine) of generated images and their captions")):
+        p = sub.add_parser(name, help=desc + ", with a DAMSM checkpoint")
+        p.add_argument("generated", help="folder of generated images x.png")
+        p.add_argument("captions", help="folder of captions x.txt (first line: the image's caption)")
+        p.add_argument("--damsm", required=True, help="an evaluation DAMSM: run folder, checkpoint or export")
+        if name == "r-precision":
+            p.add_argument("--candidates", type=int_in(2, 100000), default=100)
+            p.add_argument("--splits", type=int_in(1, 1000), default=10)
+            p.add_argument("--seed", type=SEED, default=0)
+        p.add_argument("--device", default="cpu")
+        common(p, name)
+        p.set_defaults(func=run_text_image, metric_name=name)
 
     p = sub.add_parser("lmd", help="landmark distance (dlib 68 points) between two videos or paired folders")
     p.add_argument("reference", help="ground-truth video / folder / image")
@@ -357,6 +371,15 @@ def run_paired(args: argparse.Namespace) -> int:
     finally:
         cleanup()
     return _finish(_with_provenance(rec, prov), args, args.metric_name)
+
+
+def run_text_image(args: argparse.Namespace) -> int:
+    from condsynth.metrics.runs.text_image import run_text_image as text_image
+    _check_outputs(args)
+    rec = text_image(args.metric_name, args.damsm, args.generated, args.captions,
+                     candidates=getattr(args, "candidates", 100), splits=getattr(args, "splits", 10),
+                     seed=getattr(args, "seed", 0), split=args.split, device=args.device)
+    return _finish(rec, args, args.metric_name)
 
 
 def run_lmd(args: argparse.Namespace) -> int:

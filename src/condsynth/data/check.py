@@ -27,6 +27,7 @@ READER_MODULES = (                     # "labels" is generic and lives here
     "condsynth.data.cityscapes",       # pix2pixhd, cityscapes
     "condsynth.data.utkface",          # utkface
     "condsynth.data.synth.scenes",     # scenes
+    "condsynth.data.captions",         # cub, oxford, coco, captions
 )
 
 

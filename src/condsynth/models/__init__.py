@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "painting_renderer": "condsynth.models.painting.renderer:RendererMethod",
     "painting_agent": "condsynth.models.painting.agent:PaintingAgent",
     "segmenter": "condsynth.models.segmenter:Segmenter",
+    "damsm": "condsynth.models.damsm:DAMSM",
 }
 
 

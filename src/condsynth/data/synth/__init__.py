@@ -89,10 +89,28 @@ def _write_scenes(args: argparse.Namespace) -> dict:
                          progress=progress(args))
 
 
+# ------------------------------------------------------------------------------------- shapes
+def _shapes_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, default=64, help="image side, at least 16 (default 64)")
+    p.add_argument("--test-fraction", type=float, default=0.15,
+                   help="fraction of the seen (shape, colour) images for test/ (default 0.15); the held-out "
+                        "pairs always go to compositional/")
+
+
+def _write_shapes(args: argparse.Namespace) -> dict:
+    from condsynth.data.synth.shapes import write_dataset
+    return write_dataset(args.out, args.n, size=args.size, seed=args.seed, test_fraction=args.test_fraction,
+                         overwrite=args.overwrite, progress=progress(args))
+
+
 WORLDS: dict[str, World] = {w.name: w for w in [
     World("scenes", "outdoor scenes: colour label maps (A) -> rendered photos (B), optionally with class-id "
                     "and instance maps; stands in for Cityscapes/facades labels->photo",
           _scenes_arguments, _write_scenes),
+    World("shapes", "one or two coloured shapes with 10 captions each (attribute subsets, paraphrases) in "
+                    "AttnGAN's birds layout, with exact attributes, masks and held-out (shape, colour) pairs; "
+                    "stands in for CUB/Oxford text-to-image",
+          _shapes_arguments, _write_shapes),
 ]}
 
 _SCENES_EXPORTS = ("CLASSES", "PALETTE", "Scene", "render_scene")
