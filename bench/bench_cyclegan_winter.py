@@ -52,6 +52,7 @@ def main() -> dict:
     p.add_argument("--n-train", type=int, default=600, help="images per domain")
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--eval-only", action="store_true", help="score the finished run in OUT/run instead of training")
     args = p.parse_args()
     out = Path(args.out)
     data = out / "scenes64-summer-winter"
@@ -65,20 +66,26 @@ def main() -> dict:
 
     torch.manual_seed(cfg.train.seed)
     untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
-    t0 = time.perf_counter()
-    result = train(cfg, overwrite=True)
-    seconds = time.perf_counter() - t0
-    trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
+    if args.eval_only:
+        trained, _, folder = load_for_inference(out / "run", use_ema=False)
+        log = [json.loads(line) for line in (out / "run" / "log.jsonl").read_text().splitlines() if line.strip()]
+        steps_done, seconds, checkpoint = max(r["step"] for r in log), log[-1]["time"] - log[0]["time"], folder
+    else:
+        t0 = time.perf_counter()
+        result = train(cfg, overwrite=True)
+        seconds = time.perf_counter() - t0
+        steps_done, checkpoint = result.step, result.last_checkpoint
+        trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
     ds = trained.build_dataset("eval")                # testA/testB: exact counterparts by name
     batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
     before, after = scores(untrained, batch), scores(trained, batch)
     copy = pair_scores(batch["A"], batch["B"])
-    report = {"steps": result.step, "train_seconds": round(seconds, 1), "s_per_step": round(seconds / result.step, 3),
+    report = {"steps": steps_done, "train_seconds": round(seconds, 1), "s_per_step": round(seconds / steps_done, 3),
               "batch_size": cfg.train.batch_size, "train_images_per_domain": args.n_train, "test_pairs": len(ds),
               "trained": {k: v for k, v in after.items() if not k.startswith("_")},
               "untrained": {k: v for k, v in before.items() if not k.startswith("_")},
               "copy_input": {"summer_to_winter": copy, "winter_to_summer": copy},
-              "checkpoint": str(result.last_checkpoint), "grid": str(out / "grid.png")}
+              "checkpoint": str(checkpoint), "grid": str(out / "grid.png")}
     grid = make_grid({"summer": batch["A"], "G_A": after["_fake_b"], "true winter": batch["B"],
                       "winter": batch["B"], "G_B": after["_fake_a"], "true summer": batch["A"]}, max_rows=8)
     save_image(out / "grid.png", grid)
