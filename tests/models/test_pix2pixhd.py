@@ -174,3 +174,19 @@ def test_tiled_translation_equals_the_whole_image(workdir):
     tiled = method.translate(batch["A"], batch["inst"], style=batch["B"], tile=16)
     assert whole.shape == tiled.shape == (1, 3, 32, 64)
     assert float((whole - tiled).abs().max()) < 1e-4
+
+
+def test_optional_l1_term_is_lambda_times_the_mean_error(workdir):
+    """model.lambda_l1 (not in the paper; off by default) adds λ·mean|G(s) - x| to G's loss."""
+    raw = testing.tiny_config("pix2pixhd", workdir)
+    raw["model"]["lambda_l1"] = 10.0
+    method = testing.build_method(raw)
+    batch = testing.first_batch(method)
+    with torch.no_grad():
+        x = method.encode_input(batch["A"], batch["inst"])
+        x = torch.cat([x, method.E(batch["B"], method.pooling_ids(batch["A"], batch["inst"]))], 1)
+        expect = 10.0 * torch.nn.functional.l1_loss(method.G(x), batch["B"])
+    logs = method.training_step(batch, testing.fake_context(method))
+    assert float(logs["loss_G_L1"]) == pytest.approx(float(expect), rel=1e-5)
+    plain = testing.build_method(testing.tiny_config("pix2pixhd", workdir))
+    assert float(plain.training_step(testing.first_batch(plain), testing.fake_context(plain))["loss_G_L1"]) == 0.0

@@ -228,6 +228,8 @@ class Pix2PixHDConfig:
     d_loss_scale: float = bounded(0.5, 0.0, None)      # loss_D = (fake + real) x 0.5
     lambda_fm: float = bounded(10.0, 0.0, None)
     lambda_vgg: float = bounded(10.0, 0.0, None)       # needs a VGG-19 weight file (vgg_weights or the caches)
+    lambda_l1: float = bounded(0.0, 0.0, None)         # NOT in the paper: λ·mean|G(s) - x|, a stand-in
+                                                       # reconstruction term where no VGG-19 file exists
     vgg_weights: str = ""
     n_clusters: int = bounded(10, 1, 1000)             # K of the per-class K-means
     cluster_min_area: float = bounded(0.5, 0.0, None)  # reference's area test, see cluster_features
@@ -380,7 +382,8 @@ class Pix2PixHD(Method):
             loss_g_fm = c.lambda_fm * self.fm_loss(pred_fake, pred_real)              # λ_FM Σ_k L_FM (Eq. 4)
             loss_g_vgg = c.lambda_vgg * self.vgg_loss(fake, real) if self.vgg_loss is not None \
                 else fake.new_zeros(())
-            loss_g = loss_g_gan + loss_g_fm + loss_g_vgg
+            loss_g_l1 = c.lambda_l1 * F.l1_loss(fake, real) if c.lambda_l1 > 0 else fake.new_zeros(())
+            loss_g = loss_g_gan + loss_g_fm + loss_g_vgg + loss_g_l1
         ctx.backward(loss_g)
         ctx.step("G")
         set_requires_grad(self.D, True)
@@ -393,7 +396,8 @@ class Pix2PixHD(Method):
         ctx.backward(loss_d)
         ctx.step("D")
         return {"loss_G": loss_g.detach(), "loss_G_GAN": loss_g_gan.detach(), "loss_G_FM": loss_g_fm.detach(),
-                "loss_G_VGG": loss_g_vgg.detach(), "loss_D": loss_d.detach(), "loss_D_real": loss_d_real.detach(),
+                "loss_G_VGG": loss_g_vgg.detach(), "loss_G_L1": loss_g_l1.detach(), "loss_D": loss_d.detach(),
+                "loss_D_real": loss_d_real.detach(),
                 "loss_D_fake": loss_d_fake.detach()}
 
     # ------------------------------------------------------------------ feature clustering (§3.4)
