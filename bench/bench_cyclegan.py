@@ -147,10 +147,7 @@ def main() -> dict:
     torch.manual_seed(cfg.train.seed)
     untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
     if args.eval_only:
-        trained, _, _ = load_for_inference(out / "run", use_ema=False)
-        log = [json.loads(line) for line in (out / "run" / "log.jsonl").read_text().splitlines() if line.strip()]
-        steps_done = max(r["step"] for r in log)
-        seconds = log[-1]["time"] - log[0]["time"]     # from the first to the last log line: about the run
+        trained, steps_done, seconds, _ = finished_run(out / "run")
     else:
         t0 = time.perf_counter()
         result = train(cfg, overwrite=True)
@@ -187,10 +184,23 @@ def main() -> dict:
     grid = make_grid({"label": batch["A"], "untrained G_A": before["_fake_b"], "G_A": after["_fake_b"],
                       "photo": batch["B"], "G_B": after["_fake_a"], "G_B decoded": decoded,
                       "cycle": after["_cycle"]}, max_rows=8)
+    return write_report(out, report, grid)
+
+
+def write_report(out: Path, report: dict, grid) -> dict:
+    """``grid.png`` and ``report.json`` in ``out``; the report printed as JSON."""
     save_image(out / "grid.png", grid)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return report
+
+
+def finished_run(run: Path):
+    """(method, steps, seconds, checkpoint folder) of a finished run on disk (``--eval-only``); the seconds
+    span the first to the last log line (a resumed run's pause included)."""
+    method, _, folder = load_for_inference(run, use_ema=False)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    return method, max(r["step"] for r in log), log[-1]["time"] - log[0]["time"], folder
 
 
 if __name__ == "__main__":

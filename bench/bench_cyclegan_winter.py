@@ -15,7 +15,6 @@ and copying the input (the strong baseline of a style change), all measured in t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,14 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_cyclegan import pair_scores  # noqa: E402
+from bench_cyclegan import finished_run, pair_scores, write_report  # noqa: E402
 
 from condsynth.data.synth import scenes  # noqa: E402
 from condsynth.engine.checkpoint import load_for_inference  # noqa: E402
 from condsynth.engine.config import load_experiment_config  # noqa: E402
 from condsynth.engine.logging import make_grid  # noqa: E402
 from condsynth.engine.trainer import train  # noqa: E402
-from condsynth.io.images import save_image  # noqa: E402
 from condsynth.models.cyclegan import CycleGAN  # noqa: E402
 
 
@@ -67,9 +65,7 @@ def main() -> dict:
     torch.manual_seed(cfg.train.seed)
     untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
     if args.eval_only:
-        trained, _, folder = load_for_inference(out / "run", use_ema=False)
-        log = [json.loads(line) for line in (out / "run" / "log.jsonl").read_text().splitlines() if line.strip()]
-        steps_done, seconds, checkpoint = max(r["step"] for r in log), log[-1]["time"] - log[0]["time"], folder
+        trained, steps_done, seconds, checkpoint = finished_run(out / "run")
     else:
         t0 = time.perf_counter()
         result = train(cfg, overwrite=True)
@@ -88,10 +84,7 @@ def main() -> dict:
               "checkpoint": str(checkpoint), "grid": str(out / "grid.png")}
     grid = make_grid({"summer": batch["A"], "G_A": after["_fake_b"], "true winter": batch["B"],
                       "winter": batch["B"], "G_B": after["_fake_a"], "true summer": batch["A"]}, max_rows=8)
-    save_image(out / "grid.png", grid)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return report
+    return write_report(out, report, grid)
 
 
 if __name__ == "__main__":
