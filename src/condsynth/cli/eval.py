@@ -375,10 +375,12 @@ def run_paired(args: argparse.Namespace) -> int:
 
 def run_text_image(args: argparse.Namespace) -> int:
     from condsynth.metrics.runs.text_image import run_text_image as text_image
+    from condsynth.pipelines.text_image import TextImagePipeline
     _check_outputs(args)
-    rec = text_image(args.metric_name, args.damsm, args.generated, args.captions,
+    pipe = TextImagePipeline.from_pretrained(args.damsm, device=args.device)
+    rec = text_image(args.metric_name, pipe, args.generated, args.captions,
                      candidates=getattr(args, "candidates", 100), splits=getattr(args, "splits", 10),
-                     seed=getattr(args, "seed", 0), split=args.split, device=args.device)
+                     seed=getattr(args, "seed", 0), split=args.split)
     return _finish(rec, args, args.metric_name)
 
 

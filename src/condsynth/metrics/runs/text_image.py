@@ -36,9 +36,8 @@ def _pairs(images: Path, captions: Path) -> tuple[list[Path], list[str]]:
     return files, caps
 
 
-def embed_pairs(damsm: str, images: Path, captions: Path, device: str = "cpu", batch: int = 64):
-    from condsynth.pipelines.text_image import TextImagePipeline
-    pipe = TextImagePipeline.from_pretrained(damsm, device=device)
+def embed_pairs(pipe, images: Path, captions: Path, batch: int = 64):
+    """``pipe``: a loaded DAMSM ``TextImagePipeline`` (the command loads it: metrics sit below pipelines)."""
     files, caps = _pairs(Path(images), Path(captions))
     codes, sents, unknown = [], [], 0
     for i in range(0, len(files), batch):
@@ -46,13 +45,14 @@ def embed_pairs(damsm: str, images: Path, captions: Path, device: str = "cpu", b
         codes.append(torch.from_numpy(out.image_code))
         sents.append(torch.from_numpy(out.sentence))
         unknown += sum(len(u) for u in out.unknown)
-    return pipe, torch.cat(codes), torch.cat(sents), len(files), unknown
+    return torch.cat(codes), torch.cat(sents), len(files), unknown
 
 
-def run_text_image(metric: str, damsm: str, images, captions, *, candidates: int = 100, splits: int = 10,
-                   seed: int = 0, split: str | None = None, device: str = "cpu") -> MetricRecord:
+def run_text_image(metric: str, pipe, images, captions, *, candidates: int = 100, splits: int = 10,
+                   seed: int = 0, split: str | None = None) -> MetricRecord:
+    """``pipe``: the DAMSM's ``TextImagePipeline``, loaded by the command."""
     from condsynth.metrics.text_image import r_precision, vs_similarity
-    pipe, codes, sents, n, unknown = embed_pairs(damsm, images, captions, device)
+    codes, sents, n, unknown = embed_pairs(pipe, images, captions)
     notes = [f"DAMSM global image feature vs sentence feature, cosine; encoders from {pipe.source}",
              f"text encoder {pipe.method.model_cfg.text_encoder}, image encoder {pipe.method.model_cfg.image_encoder}",
              f"{unknown} caption words unknown to the DAMSM vocabulary (kept as <unk>)"]
