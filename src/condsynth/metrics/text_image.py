@@ -104,6 +104,8 @@ def r_precision(img_emb, txt_emb, *, candidates: int = 100, splits: int = 10, se
     v = F.normalize(torch.as_tensor(img_emb, dtype=torch.float64), dim=1)
     t = F.normalize(torch.as_tensor(txt_emb, dtype=torch.float64), dim=1)
     n = len(v)
+    if candidates < 2:
+        raise UserError(f"R-precision needs at least 2 candidates (the own caption and another), got {candidates}")
     if n < candidates:
         raise UserError(f"R-precision with {candidates} candidates needs at least {candidates} image-caption "
                         f"pairs, got {n}")

@@ -64,12 +64,16 @@ class DAMSMConfig:
 
 
 class AdaptiveRPrecision(RPrecision):
-    """R-precision with ``candidates`` where the eval set has that many pairs, else all of them."""
+    """R-precision with ``candidates`` where the eval set has that many pairs, else all of them; NaN with
+    fewer than two pairs (one caption against none is no test)."""
 
     def compute(self) -> dict[str, torch.Tensor]:
         img = torch.cat(self.img) if isinstance(self.img, list) else self.img
         txt = torch.cat(self.txt) if isinstance(self.txt, list) else self.txt
         n = len(img)
+        if n < 2:
+            nan = scalar(float("nan"))
+            return {"r_precision": nan, "r_precision_std": nan, "candidates": scalar(float(n))}
         c = min(self.candidates, n)
         mean, std = r_precision(img, txt, candidates=c, splits=min(self.splits, n), seed=self.seed)
         return {"r_precision": scalar(mean), "r_precision_std": scalar(std), "candidates": scalar(float(c))}
