@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -161,3 +162,31 @@ def test_eval_r_precision_and_vs_with_a_damsm_run(tmp_path):
     (caps / f"{keys[0].split('/')[1]}.txt").unlink()
     assert main(["eval", "vs", str(gen), str(caps), "--damsm", str(tmp_path / "run"),
                  "--out", str(tmp_path / "vs2.json")]) == 2
+
+
+def test_an_export_carries_its_vocabulary_and_loads_without_the_dataset(tmp_path):
+    """`condsynth export` writes the vocabulary into the export's config (data.vocab_words): with the
+    training data gone, the export still loads and embeds captions exactly as the run did."""
+    import json
+    import shutil
+
+    from condsynth import testing
+    from condsynth.cli.main import main
+    from condsynth.engine.config import build_experiment_config
+    from condsynth.engine.trainer import train
+    from condsynth.pipelines import load_pipeline
+
+    data = testing.shapes_dataset(tmp_path / "data")
+    raw = testing.tiny_config("damsm", tmp_path / "data", tmp_path / "run", steps=1, checkpoint_every=1)
+    train(build_experiment_config(raw))
+    run_pipe = load_pipeline(tmp_path / "run", device="cpu")
+    words = run_pipe.method.vocab.words
+    caption = " ".join(words[2:6])
+    want = run_pipe(captions=[caption], seed=0).sentence
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "exp")]) == 0
+    meta = json.loads((tmp_path / "exp" / "pipeline.json").read_text())
+    assert meta["config"]["data"]["vocab_words"] == list(words)
+    shutil.rmtree(data)
+    pipe = load_pipeline(tmp_path / "exp", device="cpu")
+    assert pipe.method.vocab.words == list(words)
+    np.testing.assert_allclose(pipe(captions=[caption], seed=0).sentence, want, rtol=1e-5, atol=1e-6)

@@ -54,6 +54,8 @@ class CaptionDataConfig:
     words_num: int = 15                   # thesis: 15 (errata); AttnGAN's released encoders: 18 (CUB), 12 (COCO)
     captions_per_image: int = 10          # CUB/Oxford 10, COCO 5: captions read per image (AttnGAN embeddings_num)
     vocab: str = ""                       # vocabulary JSON; "" -> ROOT/vocab.json, else built from the train captions
+    vocab_words: tuple[str, ...] = ()     # the vocabulary itself ("<end>", "<unk>", words...): exports carry it, so
+                                          # they load without the dataset; when set, nothing is read for it
     min_count: int = 1                    # when building the vocabulary
     bbox_crop: bool = True                # cub: crop around the bounding box (StackGAN/AttnGAN)
     max_images: int = 0                   # use only the first N images of a split (0: all)
@@ -211,7 +213,10 @@ def check_items(items: list[Item], captions_per_image: int) -> dict:
 
 
 def resolve_vocabulary(cfg: CaptionDataConfig) -> Vocabulary:
-    """``data.vocab``, else ROOT/vocab.json, else built (deterministically) from the training captions."""
+    """``data.vocab_words``, else ``data.vocab``, else ROOT/vocab.json, else built (deterministically) from the
+    training captions."""
+    if cfg.vocab_words:
+        return Vocabulary(cfg.vocab_words, cfg.min_count, source="data.vocab_words")
     root = Path(cfg.root)
     path = Path(cfg.vocab) if cfg.vocab else root / "vocab.json"
     if path.is_file():

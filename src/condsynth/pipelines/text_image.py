@@ -10,6 +10,7 @@ with no known word are a one-line error, longer captions keep their first ``word
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,14 @@ class TextImagePipeline(Pipeline):
     def check_method(self, method) -> None:
         if not hasattr(method, "encode_captions"):
             raise UserError(f"{type(method).__name__} cannot embed captions")
+
+    def save_pretrained(self, out, half: bool = False, overwrite: bool = False, part: str | None = None):
+        """As :meth:`Pipeline.save_pretrained`, with the vocabulary written into the export's config
+        (``data.vocab_words``): the export then loads and embeds captions without the training dataset."""
+        from condsynth.engine.checkpoint import save_pipeline
+        data = dataclasses.replace(self.config.data, vocab_words=tuple(self.method.vocab.words))
+        cfg = dataclasses.replace(self.config, data=data)
+        return save_pipeline(self.method, cfg, out, half=half, source=self.source, overwrite=overwrite, part=part)
 
     def _images(self, images) -> torch.Tensor:
         from condsynth.data.transforms import resize
