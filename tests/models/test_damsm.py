@@ -190,3 +190,38 @@ def test_an_export_carries_its_vocabulary_and_loads_without_the_dataset(tmp_path
     pipe = load_pipeline(tmp_path / "exp", device="cpu")
     assert pipe.method.vocab.words == list(words)
     np.testing.assert_allclose(pipe(captions=[caption], seed=0).sentence, want, rtol=1e-5, atol=1e-6)
+
+
+def test_export_best_by_picks_the_checkpoint_with_the_best_held_out_r_precision(tmp_path, capsys):
+    """`condsynth export RUN --best-by eval/damsm/r_precision` takes the saved checkpoint whose step logged
+    the highest value (AttnGAN's DAMSM is chosen this way), not the newest; an unknown key is one line."""
+    import json
+
+    from condsynth import testing
+    from condsynth.cli.main import main
+    from condsynth.engine.checkpoint import best_checkpoint
+    from condsynth.engine.config import build_experiment_config
+    from condsynth.engine.trainer import train
+
+    raw = testing.tiny_config("damsm", tmp_path, tmp_path / "run", steps=3, checkpoint_every=1, eval_every=1,
+                              keep_checkpoints=0)
+    train(build_experiment_config(raw))
+    log = tmp_path / "run" / "log.jsonl"
+    recs = [json.loads(line) for line in log.read_text().splitlines()]
+    key = "eval/damsm/r_precision"
+    assert sum(key in r for r in recs) == 3                    # one held-out evaluation per checkpoint
+    fake = {1: 0.2, 2: 0.7, 3: 0.4}                             # the tiny run's own values are all chance
+    for r in recs:
+        if key in r:
+            r[key] = fake[r["step"]]
+    log.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    folder, step, value = best_checkpoint(tmp_path / "run", key)
+    assert (step, value) == (2, 0.7) and folder.name == "step_00000002"
+    assert best_checkpoint(tmp_path / "run", key, lower_is_better=True)[1] == 1
+    assert main(["export", str(tmp_path / "run"), "--best-by", key, "--out", str(tmp_path / "exp")]) == 0
+    meta = json.loads((tmp_path / "exp" / "pipeline.json").read_text())
+    assert meta["exported_from"].endswith("step_00000002")
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run"), "--best-by", "eval/nope", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no checkpoint has a logged 'eval/nope'" in err[0] and key in err[0]

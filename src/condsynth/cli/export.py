@@ -19,6 +19,10 @@ def add_parser(sub) -> None:
     e.add_argument("--no-ema", action="store_true", help="export the raw weights even if EMA weights exist")
     e.add_argument("--part", default=None, metavar="NAME",
                    help="export only this part of the model (CycleGAN: AtoB or BtoA, one generator)")
+    e.add_argument("--best-by", metavar="KEY",
+                   help="export the run's checkpoint with the best logged value of KEY (e.g. "
+                        "eval/damsm/r_precision; higher is better unless --lower-is-better) instead of the newest")
+    e.add_argument("--lower-is-better", action="store_true", help="with --best-by: the lowest value wins")
     e.add_argument("--cluster-features", action="store_true",
                    help="pix2pixhd: first run K-means over the training set's instance features (the run's "
                         "data.root), so that the export can pick a cluster per class (translate --style)")
@@ -30,7 +34,12 @@ def run_export(args) -> int:
     from condsynth.engine.checkpoint import exported_networks
     from condsynth.pipelines import load_pipeline
 
-    pipe = load_pipeline(args.checkpoint, device="cpu", use_ema=not args.no_ema)
+    source = args.checkpoint
+    if args.best_by:
+        from condsynth.engine.checkpoint import best_checkpoint
+        source, step, value = best_checkpoint(args.checkpoint, args.best_by, args.lower_is_better)
+        print(f"best {args.best_by}: {value:.4g} at step {step} ({source})")
+    pipe = load_pipeline(source, device="cpu", use_ema=not args.no_ema)
     if args.cluster_features:
         if not callable(getattr(pipe, "cluster_features", None)):
             from condsynth.errors import UserError

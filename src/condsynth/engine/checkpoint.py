@@ -252,6 +252,41 @@ def load_for_inference(path: str | Path, expected_method: str | tuple[str, ...] 
     return method, cfg, folder
 
 
+def best_checkpoint(run_dir: str | Path, key: str, lower_is_better: bool = False) -> tuple[Path, int, float]:
+    """The run's saved checkpoint whose step logged the best value of ``key`` (e.g. ``eval/damsm/r_precision``)
+    in ``log.jsonl``: ``(folder, step, value)``; ties go to the earlier step, NaN never wins. Evaluations only
+    count at steps that have a checkpoint (set ``train.eval_every`` to ``train.checkpoint_every``)."""
+    import math
+
+    run = Path(run_dir)
+    log = run / "log.jsonl"
+    if not log.is_file():
+        raise UserError(f"{run}: no log.jsonl (not a training run folder)")
+    values: dict[int, float] = {}
+    keys: set[str] = set()
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue                        # a line cut by a kill: the rest of the log still counts
+        if not isinstance(rec, dict):
+            continue
+        keys.update(k for k in rec if k.startswith("eval/"))
+        value = rec.get(key)
+        if isinstance(value, (int, float)) and not math.isnan(value) and isinstance(rec.get("step"), int):
+            values[rec["step"]] = float(value)
+    saved = {int(p.name.split("_")[1]): p for p in checkpoints_dir(run).glob("step_*")
+             if (p / "config.json").is_file() and p.name.split("_")[1].isdigit()}
+    scored = sorted((step, values[step]) for step in saved if step in values)
+    if not scored:
+        known = ", ".join(sorted(keys)) or "none"
+        raise UserError(f"{run}: no checkpoint has a logged '{key}' (eval keys in its log: {known}; evaluations "
+                        f"count at checkpoint steps, so set train.eval_every to train.checkpoint_every)")
+    target = (min if lower_is_better else max)(v for _, v in scored)
+    step, value = next(sv for sv in scored if sv[1] == target)     # scored is by step: the earliest of equals
+    return saved[step], step, value
+
+
 def run_of(folder: Path) -> Path:
     """The run folder a checkpoint belongs to (``RUN/checkpoints/step_N`` -> ``RUN``), else itself."""
     return folder.parent.parent if folder.parent.name == "checkpoints" else folder
@@ -332,5 +367,5 @@ def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str 
     return out
 
 
-__all__ = ["checkpoint_inputs", "ema_weights", "find_latest", "load_for_inference", "load_frozen_parts",
+__all__ = ["best_checkpoint", "checkpoint_inputs", "ema_weights", "find_latest", "load_for_inference", "load_frozen_parts",
            "load_network", "load_training_checkpoint", "read_pipeline", "save_pipeline", "save_training_checkpoint"]
