@@ -43,11 +43,28 @@ from condsynth.metrics.image_quality import ssim  # noqa: E402
 from condsynth.models.cyclegan import CycleGAN  # noqa: E402
 
 
-def config(out: Path, data: Path, run: str, steps: int, threads: int):
+def config(out: Path, data: Path, run: str, steps: int, threads: int, extra: tuple[str, ...] = ()):
+    """configs/cyclegan/scenes64.yaml on ``data``: half the steps constant, half linear decay."""
     return load_experiment_config(ROOT / "configs/cyclegan/scenes64.yaml", [
         f"data.root={data}", f"train.out_dir={out / run}", f"train.steps={steps}",
         f"train.schedule.constant_steps={steps // 2}", f"train.schedule.decay_steps={steps - steps // 2}",
-        f"train.checkpoint_every={max(steps // 4, 1)}", "train.progress=false", f"train.threads={threads}"])
+        f"train.checkpoint_every={max(steps // 4, 1)}", "train.progress=false", f"train.threads={threads}",
+        *extra])
+
+
+def train_or_load(cfg, out: Path, eval_only: bool):
+    """(untrained method of the same seed, trained method, steps, seconds, checkpoint): a fresh run of
+    ``cfg``, or with ``eval_only`` the finished one in ``out/run``."""
+    torch.manual_seed(cfg.train.seed)
+    untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
+    if eval_only:
+        trained, steps, seconds, checkpoint = finished_run(out / "run")
+        return untrained, trained, steps, seconds, checkpoint
+    t0 = time.perf_counter()
+    result = train(cfg, overwrite=True)
+    seconds = time.perf_counter() - t0
+    trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
+    return untrained, trained, result.step, seconds, result.last_checkpoint
 
 
 def pair_scores(pred: torch.Tensor, target: torch.Tensor) -> dict:
@@ -144,16 +161,7 @@ def main() -> dict:
         print(f"{per_step:.3f} s/step (calibration) -> {steps} steps for {args.minutes} min", flush=True)
     cfg = config(out, data, "run", steps, args.threads)
 
-    torch.manual_seed(cfg.train.seed)
-    untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
-    if args.eval_only:
-        trained, steps_done, seconds, _ = finished_run(out / "run")
-    else:
-        t0 = time.perf_counter()
-        result = train(cfg, overwrite=True)
-        seconds = time.perf_counter() - t0
-        steps_done = result.step
-        trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
+    untrained, trained, steps_done, seconds, _ = train_or_load(cfg, out, args.eval_only)
 
     ds = trained.build_dataset("eval")                # testA/testB: counterparts by name
     batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -25,13 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_cyclegan import finished_run, pair_scores, write_report  # noqa: E402
+from bench_cyclegan import config, pair_scores, train_or_load, write_report  # noqa: E402
 
 from condsynth.data.synth import scenes  # noqa: E402
-from condsynth.engine.checkpoint import load_for_inference  # noqa: E402
-from condsynth.engine.config import load_experiment_config  # noqa: E402
 from condsynth.engine.logging import make_grid  # noqa: E402
-from condsynth.engine.trainer import train  # noqa: E402
 from condsynth.models.cyclegan import CycleGAN  # noqa: E402
 
 
@@ -57,21 +53,8 @@ def main() -> dict:
     if not (data / "meta.json").is_file():
         scenes.write_unpaired(data, "summer-winter", args.n_train, args.n_test, size=64, seed=0)
     steps = args.steps
-    cfg = load_experiment_config(ROOT / "configs/cyclegan/scenes64.yaml", [
-        f"data.root={data}", "data.interp_a=bicubic", f"train.out_dir={out / 'run'}", f"train.steps={steps}",
-        f"train.schedule.constant_steps={steps // 2}", f"train.schedule.decay_steps={steps - steps // 2}",
-        f"train.checkpoint_every={max(steps // 4, 1)}", "train.progress=false", f"train.threads={args.threads}"])
-
-    torch.manual_seed(cfg.train.seed)
-    untrained = CycleGAN(cfg.model, cfg.data)         # the trainer builds G_A, G_B from the same seed
-    if args.eval_only:
-        trained, steps_done, seconds, checkpoint = finished_run(out / "run")
-    else:
-        t0 = time.perf_counter()
-        result = train(cfg, overwrite=True)
-        seconds = time.perf_counter() - t0
-        steps_done, checkpoint = result.step, result.last_checkpoint
-        trained, _, _ = load_for_inference(result.last_checkpoint, use_ema=False)
+    cfg = config(out, data, "run", steps, args.threads, extra=("data.interp_a=bicubic",))   # both sides photos
+    untrained, trained, steps_done, seconds, checkpoint = train_or_load(cfg, out, args.eval_only)
     ds = trained.build_dataset("eval")                # testA/testB: exact counterparts by name
     batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
     before, after = scores(untrained, batch), scores(trained, batch)
