@@ -15,7 +15,9 @@ measured in this run, on the test split:
 - **per-building colour error**: for each building instance (Cityscapes ids class*1000 + k), the RMS over
   RGB in [0, 1] of (mean colour in the output - mean colour in the real photo), averaged over buildings:
   features encoded by E from the real photo against a random cluster per instance (no knowledge of the
-  photo), and the untrained G;
+  photo), the untrained G, the mean building colour of the training photos painted into every building
+  (the best constant guess), and, with ``--no-encoder-run``, a model trained the same way without E
+  (``model.use_encoder=false``: the error "without features");
 - **cluster purity**: K-means (``cluster_features`` on the training split) assigns each held-out
   building's encoded feature to its nearest building centre; purity = sum over clusters of the count of
   its most common facade palette index (instances.json) / buildings (chance about 1/7 for 7 palettes);
@@ -113,6 +115,17 @@ def seg_scores(segmenter, images: torch.Tensor, labels: torch.Tensor, upscale: i
     return {k: round(float(s[k]), 4) for k in ("pixel_accuracy", "mean_class_accuracy", "miou")}
 
 
+def constant_colour_error(method: Pix2PixHD, real_cols: list[dict]) -> float:
+    """The error of the best constant guess: every building gets the mean building colour of the training photos."""
+    train = dataclasses.replace(method.data_cfg, max_items=200)
+    ds = PairedImageDataset(train, "train", train=False)
+    items = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
+    cols = [c for per_image in building_colours(items["B"], items["inst"]) for c in per_image.values()]
+    mean = np.mean(cols, 0)
+    errs = [np.sqrt(((mean - r[k]) ** 2).mean()) for r in real_cols for k in r]
+    return round(float(np.mean(errs)), 4)
+
+
 @torch.no_grad()
 def purity(method: Pix2PixHD, batch: dict) -> dict:
     cl = method.clusters
@@ -161,6 +174,7 @@ def main() -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--global-run", required=True)
     p.add_argument("--local-run")
+    p.add_argument("--no-encoder-run", help="the same training without E (model.use_encoder=false)")
     p.add_argument("--data", required=True)
     p.add_argument("--data-local")
     p.add_argument("--segmenter", default="segmenter-scenes")
@@ -189,10 +203,15 @@ def main() -> dict:
               "segmentation (x2 to the segmenter's scale)": {"real photos": seg_scores(segmenter, batch["B"],
                                                                                        batch["A"], 2)},
               "L1": {}, "building_colour_rms": {}}
+    if args.no_encoder_run:
+        plain, _, _ = load_for_inference(args.no_encoder_run, use_ema=False)
+        fakes["trained without E"] = generate(plain, batch, "plain")
     for name, fake in fakes.items():
         report["segmentation (x2 to the segmenter's scale)"][name] = seg_scores(segmenter, fake, batch["A"], 2)
         report["L1"][name] = round(float((fake - batch["B"]).abs().mean()), 4)
         report["building_colour_rms"][name] = colour_error(fake, real_cols, batch["inst"])
+    report["building_colour_rms"]["mean training building colour"] = constant_colour_error(
+        trained, real_cols)
     report["cluster_purity"] = purity(trained, batch)
     report["cluster_spread"] = cluster_spread(trained, batch)
     grid = {"labels": trained._label_image(batch["A"]), "untrained": fakes["untrained, encoded from the photo"],

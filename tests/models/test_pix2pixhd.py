@@ -190,3 +190,22 @@ def test_optional_l1_term_is_lambda_times_the_mean_error(workdir):
     assert float(logs["loss_G_L1"]) == pytest.approx(float(expect), rel=1e-5)
     plain = testing.build_method(testing.tiny_config("pix2pixhd", workdir))
     assert float(plain.training_step(testing.first_batch(plain), testing.fake_context(plain))["loss_G_L1"]) == 0.0
+
+
+def test_encoder_norm_follows_g_by_default_and_can_be_batch(workdir, tmp_path):
+    """model.encoder_norm: "" keeps the reference's one norm for G and E; "batch" (a documented deviation:
+    instance norm removes a photo's mean colour) puts BatchNorm in E only, and its running statistics
+    travel through save, export and the pipeline."""
+    default = testing.build_method(testing.tiny_config("pix2pixhd", workdir))
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in default.E.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in default.E.modules())
+    raw = testing.tiny_config("pix2pixhd", workdir)
+    raw["model"]["encoder_norm"] = "batch"
+    method = testing.build_method(raw)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in method.E.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in method.G.modules())
+    raw["train"]["out_dir"] = str(tmp_path / "run")
+    train(build_experiment_config(raw))
+    pipe = load_pipeline(str(tmp_path / "run"), device="cpu")
+    stats = [m.running_mean for m in pipe.method.E.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert stats and any(float(s.abs().sum()) > 0 for s in stats)   # trained statistics, not the zero init

@@ -219,6 +219,10 @@ class Pix2PixHDConfig:
     feat_nc: int = bounded(3, 1, 64)
     nef: int = bounded(16, 1, 4096)
     n_down_encoder: int = bounded(4, 1, 8)
+    # E's normalisation; "" = model.norm, as the reference (one --norm for G and E). NOT the reference when
+    # set: instance norm removes each photo's mean colour, so E cannot encode a building's absolute colour
+    # (docs/pix2pixhd.md, "Deviations"); the scenes configs use batch.
+    encoder_norm: Literal["", "instance", "batch", "none"] = ""
     num_d: int = bounded(3, 1, 8)
     d_layers: int = bounded(3, 1, 8)
     ndf: int = bounded(64, 1, 4096)
@@ -272,7 +276,8 @@ class Pix2PixHD(Method):
                                                 c.norm, c.padding), gain=c.init_gain)
             if c.stage == "local":
                 self.G.global_net.requires_grad_(False)     # G1 fixed while the local enhancer learns
-        self.E = init_weights(FeatureEncoder(c.out_channels, c.feat_nc, c.nef, c.n_down_encoder, c.norm, c.padding),
+        e_norm = c.encoder_norm or c.norm
+        self.E = init_weights(FeatureEncoder(c.out_channels, c.feat_nc, c.nef, c.n_down_encoder, e_norm, c.padding),
                               gain=c.init_gain) if c.use_encoder else None
         self.clusters = FeatureClusters(max(c.label_nc, 1), c.n_clusters, c.feat_nc) if c.use_encoder else None
 
