@@ -358,7 +358,8 @@ class Trainer:
         if clip > 0:
             params = [p for g in self.optimizers[name].param_groups for p in g["params"] if p.grad is not None]
             self.acc.clip_grad_norm_(params, clip)
-        opt.step()
+        # without a loss scaler Accelerate's wrapper only forwards the call
+        (opt if self.acc.scaler is not None else self.optimizers[name]).step()
         if self.cfg.train.zero_grad == "eager":
             opt.zero_grad(set_to_none=True)
         else:
@@ -372,7 +373,10 @@ class Trainer:
             for name in self._stale_grads:
                 self.prepared_opts[name].zero_grad(set_to_none=True)
             self._stale_grads.clear()
-        self.acc.backward(loss)
+        if self.acc.scaler is None and self.acc.gradient_accumulation_steps == 1:
+            loss.backward()     # what Accelerate does then, less a division of the loss by 1
+        else:
+            self.acc.backward(loss)
 
     def _free_grads(self) -> None:
         for name in self._stale_grads:
