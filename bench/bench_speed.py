@@ -54,7 +54,11 @@ ENGINE = {  # contender -> train.* overrides
                       "train.cpu_allocator=default"],
     "engine-fp32": ["train.precision=fp32"],
     "engine-bf16": ["train.precision=bf16"],
+    # the ablation (--contenders): one change at a time on top of engine-before
+    "engine-fused": ["train.zero_grad=eager", "train.cpu_allocator=default"],
+    "engine-fused-lazy": ["train.cpu_allocator=default"],
 }
+MAIN = ["engine-before", "engine-fp32", "engine-bf16"]
 
 
 def bf16_native() -> bool:
@@ -266,12 +270,12 @@ def cpu_info() -> str:
 def bench_pix2pix(args) -> dict:
     out = Path(args.out)
     args.data = str(scenes256(out))
-    return run_race("pix2pix", ["plain", *ENGINE], "plain", args, "pix2pix training step 256x256 batch 1",
+    return run_race("pix2pix", args.contenders or ["plain", *MAIN], "plain", args, "pix2pix training step 256x256 batch 1",
                     out / "pix2pix_speed.json")
 
 
 def bench_renderer(args) -> dict:
-    return run_race("renderer", list(ENGINE), "engine-before", args,
+    return run_race("renderer", args.contenders or MAIN, "engine-before", args,
                     f"neural renderer training step, paper size, batch {args.batch}", Path(args.out) / "renderer_speed.json")
 
 
@@ -296,7 +300,7 @@ def learning(args) -> dict:
     import bench_pix2pix
     out = Path(args.out)
     results = {}
-    variants = [v for v in ENGINE if bf16_native() or "bf16" not in v]   # bf16 is 10-100x slower without it
+    variants = [v for v in MAIN if bf16_native() or "bf16" not in v]   # bf16 is 10-100x slower without it
     for seed in args.seeds:
         for variant in variants:
             key = f"{variant}-seed{seed}"
@@ -341,7 +345,8 @@ def main() -> None:
         sp.add_argument("--rows", type=int, default=25)
         sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
         sp.add_argument("--n", type=int, default=1200)
-        sp.add_argument("--contenders", nargs="+", default=["plain", "engine-before", "engine-fp32"])
+        sp.add_argument("--contenders", nargs="+", default=["plain", "engine-before", "engine-fp32"]
+                        if name == "profile" else None)
     args = p.parse_args()
     if args.what == "_worker":
         return worker(args)
