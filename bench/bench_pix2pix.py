@@ -57,14 +57,15 @@ def _split(method, split):
 
 def learning(args) -> dict:
     out = Path(args.out)
-    data = out / "scenes64"
+    data = Path(getattr(args, "data", None) or out / "scenes64")
     if not data.exists():
         scenes.write_dataset(data, args.n, size=64, seed=0, progress=False)
     cfg = load_experiment_config(ROOT / "configs/pix2pix/scenes64.yaml",
                                  [f"data.root={data}", f"train.out_dir={out / 'run'}", f"train.steps={args.steps}",
                                   f"train.schedule.constant_steps={args.steps // 2}",
                                   f"train.schedule.decay_steps={args.steps - args.steps // 2}",
-                                  "train.progress=false", f"train.threads={args.threads}"])
+                                  "train.progress=false", f"train.threads={args.threads}",
+                                  *(getattr(args, "set", None) or [])])
     torch.manual_seed(cfg.train.seed)
     untrained = Pix2Pix(cfg.model, cfg.data)  # the trainer builds its G from the same seed
     t0 = time.perf_counter()
@@ -155,6 +156,8 @@ def main() -> None:
     lp.add_argument("--out", default=str(ROOT / "bench/out/pix2pix"))
     lp.add_argument("--threads", type=int, default=1)
     lp.add_argument("--resume", action="store_true")
+    lp.add_argument("--data", default=None, help="the scenes64 folder (default: OUT/scenes64; made if missing)")
+    lp.add_argument("--set", nargs="*", default=[], help="more config overrides, e.g. train.precision=bf16")
     tp = sub.add_parser("throughput")
     tp.add_argument("--size", type=int, default=256)
     tp.add_argument("--batch", type=int, default=1)

@@ -47,7 +47,21 @@ class TrainConfig:
     batch_size: int = bounded(1, 1, 65536)         # per process
     num_workers: int = bounded(0, 0, max_threads)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"   # mixed precision is used on GPU only
+    # Mixed precision inside the methods' ``ctx.autocast()``: bf16 autocast on CPU and GPU, fp16
+    # (with a loss scaler) on GPU only; fp32 on CPU when fp16 is asked. docs/performance.md
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # How optimizers update: "fused" (one kernel per step, CPU and GPU; PyTorch's Adam, AdamW, SGD,
+    # Adagrad), "foreach" (multi-tensor ops), "plain" (a loop over parameters) or "auto" (fused
+    # where the optimizer has it, else foreach). Fused differs from the loop by float rounding only.
+    optimizer_impl: Literal["auto", "fused", "foreach", "plain", "method"] = "auto"
+    # Free the gradients of a stepped optimizer just before the next backward pass instead of right
+    # after its step (the same arithmetic; on CPU it avoids returning and re-faulting ~100k pages
+    # per step with glibc's allocator). "eager": zero_grad(set_to_none=True) after each step.
+    zero_grad: Literal["lazy", "eager"] = "lazy"
+    # "tuned": on Linux with glibc, keep freed memory in the process (no mmap per large tensor, no
+    # trimming) so that each step's activations and gradients reuse pages instead of faulting in
+    # fresh ones (process-wide; the process keeps its peak memory). "default": glibc's own policy.
+    cpu_allocator: Literal["tuned", "default"] = "tuned"
     grad_clip: float = bounded(0.0, 0.0, None)    # max global grad norm per optimizer; 0 disables
     ema_decay: float = bounded(0.0, 0.0, 1.0)     # EMA of Method.ema_networks; 0 disables
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -112,7 +126,8 @@ def build_experiment_config(raw: dict) -> ExperimentConfig:
 # train.* keys that may change on --resume without changing what is learned
 RESUME_FREE_KEYS = {"train.out_dir", "train.steps", "train.progress", "train.log_every", "train.image_every",
                     "train.eval_every", "train.eval_batches", "train.checkpoint_every", "train.keep_checkpoints", "train.threads",
-                    "train.num_workers", "train.device", "train.init_from", "train.init_networks"}
+                    "train.num_workers", "train.device", "train.init_from", "train.init_networks",
+                    "train.zero_grad", "train.cpu_allocator"}
 
 
 def config_diff(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:

@@ -3,13 +3,16 @@
 ``train(cfg)`` builds the method named by the config, places it (CPU or GPU), wraps its networks
 for distributed data parallel when launched by ``torchrun`` (through Hugging Face Accelerate,
 gloo on CPU, NCCL on GPU), and repeats ``method.training_step`` on batches from a resumable
-sampler. Around the step it handles mixed precision (GPU only), gradient clipping, LR
+sampler. Around the step it handles mixed precision (bf16 autocast on CPU and GPU, fp16 on GPU),
+the optimizers' implementation (fused by default), gradient clipping, LR
 schedules, an optional EMA of the generators, NaN/Inf detection, TensorBoard + JSONL logs,
 image grids, periodic atomic checkpoints and exact resume.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import random
 import time
@@ -79,6 +82,52 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def set_optimizer_impl(opt: torch.optim.Optimizer, impl: str) -> str:
+    """Switch an optimizer between its fused, foreach and plain (per-parameter loop) updates by
+    setting the ``fused``/``foreach`` flags of its parameter groups (``train.optimizer_impl``).
+    "auto"/"fused": fused where the class has it (Adam, AdamW, SGD, Adagrad) and every parameter
+    is a floating-point tensor on a device with fused kernels, else foreach. Returns what it chose."""
+    if impl == "method":
+        return "method"
+    groups = opt.param_groups
+    has_fused = "fused" in opt.defaults
+    has_foreach = "foreach" in opt.defaults
+    if impl in ("auto", "fused"):
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+        devices = set(_get_fused_kernels_supported_devices())
+        can_fuse = has_fused and not opt.defaults.get("differentiable", False) and all(
+            p.is_floating_point() and p.device.type in devices for g in groups for p in g["params"])
+        impl = "fused" if can_fuse else "foreach"
+    if impl == "foreach" and not has_foreach:
+        impl = "plain"
+    for g in groups:
+        if has_fused:
+            g["fused"] = impl == "fused"
+        if has_foreach:
+            g["foreach"] = impl == "foreach"
+    if impl == "fused":     # what torch.optim sets when built with fused=True (the GradScaler's contract)
+        opt._step_supports_amp_scaling = True
+    return impl
+
+
+def tune_cpu_allocator() -> bool:
+    """glibc malloc serves tensors above a (dynamic) threshold with fresh mmap pages and returns
+    freed memory at the heap top to the kernel, so a training step of a large model page-faults
+    in ~100k pages per step. Serve everything from the heap and never trim it (``train.cpu_allocator``).
+    Returns whether it applied (Linux with glibc only)."""
+    import ctypes
+    import sys
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2 ** 31 - 1))
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -97,6 +146,8 @@ class Trainer:
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
         torch.set_flush_denormal(tc.flush_denormal)     # see TrainConfig.flush_denormal
+        if tc.cpu_allocator == "tuned":
+            tune_cpu_allocator()
         if tc.deterministic:
             torch.use_deterministic_algorithms(True)
         want_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
@@ -105,6 +156,17 @@ class Trainer:
         precision = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[tc.precision] if want_cuda else "no"
         self.acc = Accelerator(cpu=not want_cuda, mixed_precision=precision)
         self.device = self.acc.device
+        # ctx.autocast(): Accelerate's on GPU; on CPU bf16 autocast (losses, reductions and
+        # normalisation stay fp32 by autocast's own op lists) or nothing
+        if not want_cuda and tc.precision == "bf16":
+            self.autocast = functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16)
+            if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+                warnings.warn("train.precision=bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX); "
+                              "bf16 convolutions and matmuls run 10-100x slower than fp32 here (docs/performance.md)")
+        elif not want_cuda:
+            self.autocast = contextlib.nullcontext
+        else:
+            self.autocast = self.acc.autocast
         self.is_main = self.acc.is_main_process
         self.run_dir = Path(tc.out_dir)
 
@@ -118,6 +180,7 @@ class Trainer:
         self.frozen_records = ckpt.load_frozen_parts(self.method, self.device)
         self.nets = self.method.networks()
         self.optimizers = self.method.configure_optimizers(tc)
+        self.optimizer_impl = {n: set_optimizer_impl(o, tc.optimizer_impl) for n, o in self.optimizers.items()}
         self.schedulers = {name: LambdaLR(opt, lr_factor(tc.schedule)) for name, opt in self.optimizers.items()}
         self.ema = {}
         if tc.ema_decay > 0:
@@ -135,6 +198,7 @@ class Trainer:
         if len(opt_names) == 1:
             prepared = (prepared,)
         self.prepared_opts = dict(zip(opt_names, prepared))
+        self._stale_grads: set[str] = set()     # stepped optimizers whose gradients are not yet freed
 
         self.dataset = self.method.build_dataset("train")
         # built now, so that a missing eval split is an error before training, not a silent skip
@@ -213,6 +277,7 @@ class Trainer:
             self.method.load_extra_state(state["method"])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
+            set_optimizer_impl(opt, self.cfg.train.optimizer_impl)  # the saved groups carry the old flags
         for name, sch in self.schedulers.items():
             sch.load_state_dict(state["schedulers"][name])
         self.step = int(meta["step"])
@@ -293,18 +358,41 @@ class Trainer:
         if clip > 0:
             params = [p for g in self.optimizers[name].param_groups for p in g["params"] if p.grad is not None]
             self.acc.clip_grad_norm_(params, clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        # without a loss scaler Accelerate's wrapper only forwards the call
+        (opt if self.acc.scaler is not None else self.optimizers[name]).step()
+        if self.cfg.train.zero_grad == "eager":
+            opt.zero_grad(set_to_none=True)
+        else:
+            self._stale_grads.add(name)
+
+    def _backward_fn(self, loss: torch.Tensor) -> None:
+        """ctx.backward: first free the gradients of the optimizers stepped since the last backward
+        (with train.zero_grad=lazy; nothing can have read or added to them in between), then the
+        backward pass. Same numbers as zeroing right after each step."""
+        if self._stale_grads:
+            for name in self._stale_grads:
+                self.prepared_opts[name].zero_grad(set_to_none=True)
+            self._stale_grads.clear()
+        if self.acc.scaler is None and self.acc.gradient_accumulation_steps == 1:
+            loss.backward()     # what Accelerate does then, less a division of the loss by 1
+        else:
+            self.acc.backward(loss)
+
+    def _free_grads(self) -> None:
+        for name in self._stale_grads:
+            self.prepared_opts[name].zero_grad(set_to_none=True)
+        self._stale_grads.clear()
 
     def _check_finite(self, logs: dict) -> None:
-        bad = [k for k, v in logs.items() if not math.isfinite(float(v))]
-        flag = torch.tensor([1.0 if bad else 0.0], device=self.device)
+        bad = [k for k, v in logs.items() if not math.isfinite(v)]
         if self.acc.num_processes > 1:
-            flag = self.acc.reduce(flag, reduction="sum")
-        if flag.item() > 0:
+            flag = self.acc.reduce(torch.tensor([1.0 if bad else 0.0], device=self.device), reduction="sum")
+            bad = bad or ([None] if flag.item() > 0 else [])
+        if bad:
             where = f"; last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else \
                 "; no checkpoint was written yet"
-            what = f"loss '{bad[0]}' is {float(logs[bad[0]])}" if bad else "a loss on another process is not finite"
+            what = f"loss '{bad[0]}' is {logs[bad[0]]}" if bad[0] is not None else \
+                "a loss on another process is not finite"
             raise TrainingDiverged(f"{what} at step {self.step + 1}{where}")
 
     def _loader(self) -> DataLoader:
@@ -316,6 +404,18 @@ class Trainer:
         return DataLoader(self.dataset, batch_size=tc.batch_size, sampler=self.sampler, drop_last=True,
                           num_workers=tc.num_workers, persistent_workers=False,
                           pin_memory=self.device.type == "cuda", generator=loader_rng)
+
+    @contextlib.contextmanager
+    def _buffers_kept(self):
+        """Logging must not change training: a method's ``visuals`` run in train mode would move
+        BatchNorm statistics (and a run that logs at other steps would end elsewhere)."""
+        saved = [(b, b.clone()) for net in self.nets.values() for b in net.buffers()]
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for b, v in saved:
+                    b.copy_(v)
 
     def _visual_batch(self):
         if not hasattr(self, "_fixed_batch"):
@@ -349,6 +449,34 @@ class Trainer:
                 out[f"eval/{name}/{k}" if k != name else f"eval/{k}"] = float(v)
         return out
 
+    def train_step(self, batch) -> dict[str, float]:
+        """One optimisation step on one batch (already on the device): the method's step, the
+        finiteness check, LR schedules, EMA. Returns the logged scalars."""
+        batch = move_to(batch, self.device)
+        ctx = StepContext(self.wrapped, self._backward_fn, self._step_fn, self.autocast,
+                          self.device, self.step, self.epoch)
+        out = self.method.training_step(batch, ctx)
+        # one host sync for all scalars (a GPU would otherwise wait once per loss)
+        values = list(out.values())
+        tensors = [i for i, v in enumerate(values) if isinstance(v, torch.Tensor)]
+        if tensors:
+            read = torch.stack([values[i].detach().float().reshape(()).to(self.device) for i in tensors]).tolist()
+            for i, v in zip(tensors, read):
+                values[i] = v
+        logs = {k: float(v) for k, v in zip(out, values)}
+        self._check_finite(logs)
+        with warnings.catch_warnings():
+            # a method may skip an optimizer on some steps (DDPG while its replay buffer
+            # fills); the schedule still follows the global step, so the warning is noise
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            for s in self.schedulers.values():
+                s.step()
+        for name, ema in self.ema.items():
+            ema.update_parameters(self.nets[name])
+        self.step += 1
+        self.batch_in_epoch += 1
+        return logs
+
     def fit(self) -> TrainResult:
         from tqdm.auto import tqdm
 
@@ -366,21 +494,7 @@ class Trainer:
         t_last, step_last = time.perf_counter(), self.step
         while self.step < tc.steps:
             for batch in self._loader():
-                batch = move_to(batch, self.device)
-                ctx = StepContext(self.wrapped, self.acc.backward, self._step_fn, self.acc.autocast,
-                                  self.device, self.step, self.epoch)
-                logs = {k: float(v) for k, v in self.method.training_step(batch, ctx).items()}
-                self._check_finite(logs)
-                with warnings.catch_warnings():
-                    # a method may skip an optimizer on some steps (DDPG while its replay buffer
-                    # fills); the schedule still follows the global step, so the warning is noise
-                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-                    for s in self.schedulers.values():
-                        s.step()
-                for name, ema in self.ema.items():
-                    ema.update_parameters(self.nets[name])
-                self.step += 1
-                self.batch_in_epoch += 1
+                logs = self.train_step(batch)
                 bar.update(1)
                 if self.step % tc.log_every == 0 or self.step == tc.steps:
                     now = time.perf_counter()
@@ -390,7 +504,7 @@ class Trainer:
                     self.logger.scalars(self.step, {**logs, **lrs, "steps_per_s": rate}, epoch=self.epoch)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
                 if tc.image_every and (self.step % tc.image_every == 0 or self.step == tc.steps) and self.is_main:
-                    with torch.random.fork_rng(devices=[]):  # logging must not shift the training RNG
+                    with torch.random.fork_rng(devices=[]), self._buffers_kept():  # nor the RNG, nor BN
                         self.logger.images(self.step, self.method.visuals(self._visual_batch()))
                 if tc.eval_every and self.step % tc.eval_every == 0:
                     with torch.random.fork_rng(devices=[]):
@@ -406,6 +520,7 @@ class Trainer:
             if self.batch_in_epoch >= self.steps_per_epoch:
                 self.epoch += 1
                 self.batch_in_epoch = 0
+        self._free_grads()
         bar.close()
         self.logger.close()
         return TrainResult(self.run_dir, self.step, self.last_checkpoint, logs)
