@@ -249,7 +249,7 @@ def face_geometry(ident: Identity, age: float, expr: Expression | None = None) -
     mw = 0.27 * ident.mouth_width * (1 - 0.18 * c) * (1 + 0.15 * e.lip_width) * (1 - 0.3 * e.lip_round)
     thick = ident.lip_thickness * (1 - 0.45 * o) * (1 + 0.1 * c) * (1 + 0.3 * e.lip_round)
     ut, lt = 0.05 * thick, 0.065 * thick
-    gap = 0.16 * open_ + 0.02 * e.lip_round * (1 - e.closure)
+    gap = 0.3 * open_ + 0.02 * e.lip_round * (1 - e.closure)
     corner_y = mouth_y + 0.012 * o - 0.02 * max(e.lip_width, 0)
     yu, yl = mouth_y - gap * 0.3, mouth_y + gap * 0.7         # the upper and lower lip lines
     xs = np.array([-1, -0.62, -0.24, 0, 0.24, 0.62, 1]) * mw
@@ -293,7 +293,7 @@ def mean_shape(size: int = 128, age: float = 30.0, n: int = 200, seed: int = 0) 
     acc = np.zeros((68, 2))
     for i in range(n):
         g = face_geometry(sample_identity(np.random.default_rng([seed, 10 ** 6 + i]), i), age)
-        acc += _project(g["points"], g["depth"], Nuisance(), size)
+        acc += _project(g["points"], g["depth"], Nuisance(), size) - 0.5
     return acc / n
 
 
@@ -372,7 +372,8 @@ def render_face(ident: Identity, age: float, size: int = 128, expr: Expression |
     """Render one face: ``(H x W x 3 uint8 image, 68 x 2 float landmarks in pixels)``.
 
     ``rng`` drives the small random details (noise, spots); ``nuisance`` the pose, light and
-    camera (default: frontal, neutral). The landmarks are the projected drawing points.
+    camera (default: frontal, neutral). The landmarks are the projected drawing points, in dlib's
+    pixel convention (pixel ``i``'s centre at ``i``, so a flip maps ``x`` to ``W - 1 - x``).
     """
     if size < 32:
         raise UserError(f"faces world: size must be at least 32, got {size}")
@@ -533,7 +534,8 @@ def render_face(ident: Identity, age: float, size: int = 128, expr: Expression |
         img = ndimage.gaussian_filter(img, (nz.blur, nz.blur, 0))
     if nz.noise > 0:
         img = img + rng.normal(0, nz.noise, img.shape).astype(np.float32)
-    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), P
+    # drawing coordinates put pixel i's centre at i + 0.5; landmarks use dlib's convention (centre at i)
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), P - 0.5
 
 
 # ------------------------------------------------------------------------------------ the dataset
