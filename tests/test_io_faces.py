@@ -145,3 +145,18 @@ def test_landmark_cache_round_trip(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"PK nonsense")
     with pytest.raises(UserError, match="bad.npz: not a readable landmark cache"):
         read_landmark_cache(tmp_path / "bad.npz")
+
+
+def test_data_prepare_caches_landmarks_and_lists_failures(tmp_path, astronaut, capsys):
+    from condsynth.cli.main import main
+    from condsynth.data.utkface import UTKFaceDataset
+    Image.fromarray(astronaut[:300, 50:350]).save(tmp_path / "30_1_0_20170101000000000.jpg")
+    Image.fromarray(np.full((120, 120, 3), 90, np.uint8)).save(tmp_path / "40_0_0_20170101000000001.jpg")
+    assert main(["data", "prepare", "utkface", str(tmp_path)]) == 0
+    assert "landmarks of 1 images (1 without a face)" in capsys.readouterr().out
+    points, failures, _ = read_landmark_cache(tmp_path / "landmarks.npz")
+    assert list(points) == ["30_1_0_20170101000000000.jpg"] and failures == ["40_0_0_20170101000000001.jpg"]
+    ds = UTKFaceDataset(tmp_path, size=64, landmarks=True)
+    assert len(ds) == 1 and ds.dropped == ["40_0_0_20170101000000001.jpg"]
+    lm = ds[0]["landmarks"]
+    assert lm.shape == (68, 2) and lm.abs().max() <= 1

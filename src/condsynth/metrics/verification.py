@@ -113,6 +113,6 @@ class EmbeddingVerification(Metric):
 
     def compute(self) -> dict[str, torch.Tensor]:
         from condsynth.metrics.base import count, scalar
-        cat = (lambda v: torch.cat(v) if isinstance(v, list) else v)
-        r = tar_at_far(cat(self.emb).cpu().numpy(), cat(self.labels).cpu().numpy(), self.far)
+        emb, labels = (torch.cat(v) if isinstance(v, list) else v for v in (self.emb, self.labels))
+        r = tar_at_far(emb.cpu().numpy(), labels.cpu().numpy(), self.far)
         return {k: (count(v) if k.endswith("_pairs") else scalar(v)) for k, v in r.items()}
