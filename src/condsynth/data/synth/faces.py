@@ -46,6 +46,9 @@ WORLD_NAME = "faces"
 WORLD_VERSION = 1
 _SS = 2                           # supersampling factor
 
+# Child proportions at birth (face units): how much lower the eyes sit, how much shorter the lower face is
+CHILD_EYE_DROP, CHILD_SHORT_FACE = 0.16, 0.28
+
 # The image placement of the face frame: pixel = (CX * W, CY * H) + SCALE * W * (x, y).
 CX, CY, SCALE = 0.5, 0.47, 0.36
 
@@ -198,8 +201,8 @@ def face_geometry(ident: Identity, age: float, expr: Expression | None = None) -
     af = age_factors(age)
     c, o = af["child"], af["old"]
     fw = ident.face_width * (1 - 0.06 * c)
-    eye_y = -0.30 + 0.16 * c                      # a child's eyes sit lower on the head
-    low = 1 - 0.28 * c                            # the lower face is short in children
+    eye_y = -0.30 + CHILD_EYE_DROP * c            # a child's eyes sit lower on the head
+    low = 1 - CHILD_SHORT_FACE * c                # the lower face is short in children
     s_eye = ident.eye_size * (1 + 0.35 * c) * (1 - 0.05 * o)
     ew, eh = 0.17 * s_eye, 0.055 * s_eye * (1 - 0.35 * o) * (1 - e.blink)
     sp = ident.eye_spacing * (1 - 0.05 * c)
