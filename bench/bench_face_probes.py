@@ -13,12 +13,14 @@ world's test identities (never trained on; each at all ten age groups):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_faces_roundtrip import report  # noqa: E402
 
 from condsynth.data.utkface import UTKFaceDataset
 from condsynth.metrics.verification import tar_at_far
@@ -84,10 +86,7 @@ def main(argv=None) -> int:
                 f"{lo}-{hi}": float((sim[same & (gap >= lo) & (gap <= hi)] > thr).mean()) for lo, hi in
                 ((1, 3), (4, 6), (7, 9))}
         res["identity"] = out
-    text = json.dumps(res, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    report(res, args.out)
     return 0
 
 

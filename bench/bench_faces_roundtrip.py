@@ -44,17 +44,22 @@ def round_trip(img: np.ndarray, analyzer: FaceAnalyzer, size: int = 128) -> dict
             "descriptor_distance": float(np.linalg.norm(d0 - d1))}
 
 
+def report(res: dict, out: str | None) -> None:
+    """Print the results as JSON and write them to ``out`` (the faces benches share this)."""
+    text = json.dumps(res, indent=2)
+    print(text)
+    if out:
+        with open(out, "w") as fh:
+            fh.write(text + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--out")
     args = p.parse_args(argv)
     fa = FaceAnalyzer()
-    res = {name: round_trip(img, fa, args.size) for name, img in photos().items()}
-    text = json.dumps(res, indent=2)
-    print(text)
-    if args.out:
-        open(args.out, "w").write(text + "\n")
+    report({name: round_trip(img, fa, args.size) for name, img in photos().items()}, args.out)
     return 0
 
 

@@ -9,12 +9,15 @@ Writes a contact sheet of identities across the ten age groups.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_faces_roundtrip import report  # noqa: E402
 
 from condsynth.data.synth import faces as W
 from condsynth.data.utkface import AGE_GROUP_NAMES, age_group
@@ -62,11 +65,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.sheet:
         Image.fromarray(W.contact_sheet(8, 96)).save(args.sheet)
-    res = measure(args.n, args.size, pose=args.pose)
-    text = json.dumps(res, indent=2)
-    print(text)
-    if args.out:
-        open(args.out, "w").write(text + "\n")
+    report(measure(args.n, args.size, pose=args.pose), args.out)
     return 0
 
 
