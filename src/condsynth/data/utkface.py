@@ -83,19 +83,27 @@ def parse_utkface_name(path: str | Path) -> UTKFaceRecord:
     return UTKFaceRecord(path, age, gender, race, m["date"])
 
 
-def read_utkface(root: str | Path, skip_invalid: bool = False) -> tuple[list[UTKFaceRecord], list[Path]]:
-    """All records under ``root`` (searched recursively), sorted by path; and the skipped files."""
+def read_named_files(root: str | Path, parse, layout: str, pattern: str, skip_invalid: bool = False
+                     ) -> tuple[list, list[Path]]:
+    """Records ``parse(path)`` of every image under ``root`` (recursively, sorted by path) and the
+    files whose names ``parse`` refuses (an error unless ``skip_invalid``); none at all is an error."""
     records, skipped = [], []
     for p in list_images(root, recursive=True):
         try:
-            records.append(parse_utkface_name(p))
+            records.append(parse(p))
         except UserError:
             if not skip_invalid:
                 raise
             skipped.append(p)
     if not records:
-        raise UserError(f"{root}: no files in the UTKFace layout ([age]_[gender]_[race]_[date&time].jpg)")
+        raise UserError(f"{root}: no files in the {layout} layout ({pattern})")
     return records, skipped
+
+
+def read_utkface(root: str | Path, skip_invalid: bool = False) -> tuple[list[UTKFaceRecord], list[Path]]:
+    """All records under ``root`` (searched recursively), sorted by path; and the skipped files."""
+    return read_named_files(root, parse_utkface_name, "UTKFace", "[age]_[gender]_[race]_[date&time].jpg",
+                            skip_invalid)
 
 
 def split_utkface(records: list[UTKFaceRecord], test_fraction: float = 0.1, seed: int = 0
@@ -321,16 +329,9 @@ def parse_cacd_name(path: str | Path) -> CACDRecord:
 
 
 def read_cacd(root: str | Path, skip_invalid: bool = False) -> tuple[list[CACDRecord], list[Path]]:
-    records, skipped = [], []
-    for p in list_images(root, recursive=True):
-        try:
-            records.append(parse_cacd_name(p))
-        except UserError:
-            if not skip_invalid:
-                raise
-            skipped.append(p)
-    if not records:
-        raise UserError(f"{root}: no files in the CACD2000 layout ([age]_[First]_[Last]_[nnnn].jpg)")
+    """All CACD2000 records under ``root`` (searched recursively), sorted by file name; and the skipped files."""
+    records, skipped = read_named_files(root, parse_cacd_name, "CACD2000", "[age]_[First]_[Last]_[nnnn].jpg",
+                                        skip_invalid)
     return sorted(records, key=lambda r: r.path.name), skipped
 
 
