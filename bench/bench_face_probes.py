@@ -7,7 +7,8 @@ world's test identities (never trained on; each at all ten age groups):
   identity whose age groups differ by 1-3, 4-6, 7-9 groups, against all impostor pairs); baseline:
   raw pixels (the 64x64 grey image as the embedding).
 
-    PYTHONPATH=src python bench/bench_face_probes.py --world data/faces64 --age RUN --landmarks RUN --identity RUN
+    PYTHONPATH=src python bench/bench_face_probes.py --world data/faces64 --age RUN --landmarks RUN --identity RUN \
+        [--age-estimator-out age.safetensors]      # the estimator file `condsynth eval age --estimator` takes
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--identity")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--out")
+    p.add_argument("--age-estimator-out", help="also save the age run's network as an `eval age --estimator` file")
     args = p.parse_args(argv)
     res: dict = {}
     test = UTKFaceDataset(args.world / "test", size=args.size, landmarks=True, identities=True)
@@ -55,7 +57,12 @@ def main(argv=None) -> int:
     ages = np.array([r.age for r in test.records], np.float64)
     groups = np.array([r.group for r in test.records])
     if args.age:
-        pred = predict(load_pipeline(args.age, device="cpu"), test)
+        pipe = load_pipeline(args.age, device="cpu")
+        pred = predict(pipe, test)
+        if args.age_estimator_out:
+            from condsynth.metrics.age import save_age_regressor
+            save_age_regressor(pipe.method.net, args.age_estimator_out,
+                               meta={"trained_on": "faces world renders", "run": str(args.age)})
         med = np.median([r.age for r in train.records])
         res["age"] = {"mae": float(np.abs(pred - ages).mean()), "baseline_median_age_mae": float(np.abs(med - ages).mean()),
                       "mae_per_group": [float(np.abs(pred - ages)[groups == g].mean()) for g in range(10)],
