@@ -52,6 +52,8 @@ def smoke_call(pipe):
     if type(pipe).__name__ == "TextImagePipeline":               # DAMSM: embeddings of a caption and an image
         out = pipe(captions=[" ".join(pipe.method.vocab.words[2:6])], images=[img], seed=0)
         return np.concatenate([out.sentence.ravel(), out.words.ravel(), out.image_code.ravel()])
+    if type(pipe).__name__ == "FaceProbePipeline":               # face evaluators: ages, landmarks or embeddings
+        return pipe([img, img[::-1]]).values.astype(np.float32)
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

@@ -69,7 +69,7 @@ def test_eval_verify_cli_on_folders(photos, tmp_path, capsys):
 
 def test_haar_fallback_when_dlib_finds_nothing(photos):
     fa = FaceAnalyzer()
-    fa._detector = lambda img, upsample: []  # simulate a face dlib's HOG misses
+    fa._hog = lambda img, upsample, min_score=None: []  # simulate a face dlib's HOG misses
     face = fa.detect(photos["astronaut"])
     assert face is not None and face.detector == "opencv-haar"
     left, top, right, bottom = face.box

@@ -150,6 +150,22 @@ def _damsm(workdir: Path) -> dict:
                      "words_num": 8}}
 
 
+def faces_dataset(workdir: Path, size: int = 32, n: int = 24) -> Path:
+    """A small faces world (two training identities at two ages, two test identities at all ten groups), written once."""
+    from condsynth.data.synth import faces
+
+    out = Path(workdir) / f"faces{size}-{n}"
+    if not (out / "meta.json").is_file():
+        faces.write_dataset(out, n, size=size, seed=1, test_fraction=20 / n, ages_per_identity=2, overwrite=True,
+                            progress=False)
+    return out
+
+
+def _face_probe(workdir: Path) -> dict:
+    return {"method": "face_probe", "model": {"task": "landmarks", "width": 4},
+            "data": {"root": str(faces_dataset(workdir)), "image_size": 32}}
+
+
 # method name -> function(workdir) -> raw config without the train section
 TINY: dict[str, Callable[[Path], dict]] = {
     "template": _paired("template", {"width": 4, "depth": 1}),
@@ -160,6 +176,7 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "painting_agent": _agent,
     "segmenter": _segmenter,
     "damsm": _damsm,
+    "face_probe": _face_probe,
 }
 
 

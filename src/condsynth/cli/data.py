@@ -84,6 +84,17 @@ def add_parser(subparsers) -> None:
     check.add_argument("dir", type=Path, metavar="DIR", help="the dataset folder")
     check.set_defaults(func=run_check)
 
+    prep = data_sub.add_parser(
+        "prepare", help="cache the 68 face landmarks of a face dataset (UTKFace, CACD2000) once",
+        description="Detect the largest face of every image (dlib HOG, OpenCV Haar fallback) and write its 68 "
+                    "landmarks to DIR/landmarks.npz, the cache the readers use with data.landmarks; images "
+                    "without a face are listed as failures.")
+    prep.add_argument("dataset", choices=("utkface", "cacd"), help="the dataset layout")
+    prep.add_argument("dir", type=Path, metavar="DIR", help="the dataset folder")
+    prep.add_argument("--out", type=Path, help="cache file (default DIR/landmarks.npz)")
+    prep.add_argument("--overwrite", action="store_true", help="replace an existing cache")
+    prep.set_defaults(func=run_prepare)
+
     conv = data_sub.add_parser(
         "labels-from-colors", help="colour-coded segmentations -> class-id PNGs (and instance maps)",
         description="Turn colour-coded label maps into class-id PNGs (8-bit palette PNGs whose pixels are the "
@@ -134,6 +145,20 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from condsynth.data.check import check_dataset
     print(check_dataset(args.dataset, args.dir).text())
+    return 0
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from condsynth.data.utkface import read_cacd, read_utkface
+    from condsynth.io.faces import FaceAnalyzer, cache_landmarks
+    from condsynth.io.outputs import check_output
+    records, _ = (read_utkface if args.dataset == "utkface" else read_cacd)(args.dir, skip_invalid=True)
+    out = args.out or args.dir / "landmarks.npz"
+    check_output(out, overwrite=args.overwrite)
+    start = time.perf_counter()
+    done = cache_landmarks([r.path for r in records], FaceAnalyzer(), out)
+    print(f"wrote landmarks of {done['points']} images ({done['failures']} without a face) to {out} "
+          f"in {time.perf_counter() - start:.1f}s")
     return 0
 
 

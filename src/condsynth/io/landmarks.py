@@ -212,3 +212,40 @@ def write_openpose(path: str | Path, *, pose=None, face=None, hand_left=None, ha
     path = Path(path)
     atomic_write_text(path, json.dumps({"version": 1.3, "people": [person]}) + "\n")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The landmark cache of a dataset: one .npz for a folder of images
+
+CACHE_FORMAT = "condsynth.landmark_cache/1"
+
+
+def write_landmark_cache(path: str | Path, points: dict[str, np.ndarray], failures: list[str] | None = None,
+                         meta: dict | None = None) -> Path:
+    """Write ``{file name: 68 x 2}`` landmarks and the names where detection failed as one ``.npz``
+    (no pickles: names are a unicode array), atomically. ``meta`` (JSON) records how they were made."""
+    path = Path(path)
+    names = sorted(points)
+    arr = np.stack([_as_points(points[n], n) for n in names]) if names else np.zeros((0, NUM_POINTS, 2))
+    header = json.dumps({"format": CACHE_FORMAT, **(meta or {})})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, names=np.array(names, dtype=np.str_), points=arr.astype(np.float32),
+                     failures=np.array(sorted(failures or []), dtype=np.str_), meta=np.array(header))
+    return path
+
+
+def read_landmark_cache(path: str | Path) -> tuple[dict[str, np.ndarray], list[str], dict]:
+    """``({file name: 68 x 2 float64}, failures, meta)`` from :func:`write_landmark_cache`'s file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: landmark cache not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names, pts, failures = z["names"].tolist(), z["points"].astype(np.float64), z["failures"].tolist()
+            meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable landmark cache ({type(exc).__name__})") from None
+    if meta.get("format") != CACHE_FORMAT or pts.shape != (len(names), NUM_POINTS, 2):
+        raise UserError(f"{path}: not a {CACHE_FORMAT} file (points {pts.shape} for {len(names)} names)")
+    return dict(zip(names, pts)), failures, meta

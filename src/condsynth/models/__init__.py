@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "painting_agent": "condsynth.models.painting.agent:PaintingAgent",
     "segmenter": "condsynth.models.segmenter:Segmenter",
     "damsm": "condsynth.models.damsm:DAMSM",
+    "face_probe": "condsynth.models.face_probe:FaceProbe",
 }
 
 

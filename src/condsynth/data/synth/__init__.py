@@ -103,6 +103,26 @@ def _write_shapes(args: argparse.Namespace) -> dict:
                          overwrite=args.overwrite, progress=progress(args))
 
 
+# -------------------------------------------------------------------------------------- faces
+def _faces_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, default=128, help="image side, at least 32 (default 128)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of n for test/: held-out identities, each rendered at all ten age groups "
+                        "(default 0.2)")
+    p.add_argument("--ages-per-identity", type=int, default=1,
+                   help="renders per training identity, at distinct age groups (1 = unpaired, as UTKFace; "
+                        "more for identity and evaluator training; default 1)")
+    p.add_argument("--pose", type=float, default=1.0,
+                   help="scale of the random head pose (yaw, roll, scale, shift); 0 = frontal (default 1)")
+
+
+def _write_faces(args: argparse.Namespace) -> dict:
+    from condsynth.data.synth.faces import write_dataset
+    return write_dataset(args.out, args.n, size=args.size, seed=args.seed, test_fraction=args.test_fraction,
+                         ages_per_identity=args.ages_per_identity, pose=args.pose, overwrite=args.overwrite,
+                         progress=progress(args))
+
+
 WORLDS: dict[str, World] = {w.name: w for w in [
     World("scenes", "outdoor scenes: colour label maps (A) -> rendered photos (B), optionally with class-id "
                     "and instance maps; stands in for Cityscapes/facades labels->photo",
@@ -111,6 +131,9 @@ WORLDS: dict[str, World] = {w.name: w for w in [
                     "AttnGAN's birds layout, with exact attributes, masks and held-out (shape, colour) pairs; "
                     "stands in for CUB/Oxford text-to-image",
           _shapes_arguments, _write_shapes),
+    World("faces", "procedural faces with exact 68 landmarks, identities rendered at all ten age groups, "
+                   "mouth and blink controls, in UTKFace's file names; stands in for UTKFace/CACD",
+          _faces_arguments, _write_faces),
 ]}
 
 _SCENES_EXPORTS = ("CLASSES", "PALETTE", "Scene", "render_scene")
