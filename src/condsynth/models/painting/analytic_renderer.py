@@ -1,0 +1,230 @@
+"""An analytic, differentiable stroke renderer: the rasteriser's discs as PyTorch tensor code.
+
+:func:`condsynth.data.synth.strokes.rasterize_stroke` stamps ``N_DISCS`` = 100 filled discs along
+the Bezier curve on a canvas drawn at twice the output size, later discs overwriting earlier ones,
+then averages 2x2 blocks. Per pixel of the big canvas the alpha is the value v of the *last* disc
+that covers it, which is the over-composite recurrence
+
+    alpha <- alpha + cov_i * (v_i - alpha),     i = 0 .. 99,
+
+with cov_i = [|p - c_i|^2 <= r_i^2]. This module computes that recurrence on tensors:
+
+* :func:`render_hard`: integer centres and radii and the hard test, on the 2x canvas, 2x2 means.
+  It is the rasteriser exactly (tests/models/test_analytic_renderer.py: MSE < 1e-12), at any
+  height and width; each stroke is drawn in its own bounding box, so big canvases stay cheap.
+* :func:`render_soft`: the same curve as a chain of capsules with continuous centres and radii
+  and a sigmoid edge, evaluated at the output pixels directly (no 2x canvas). Within 1.5e-3 MSE
+  of the rasteriser, and differentiable in all ten shape parameters.
+
+Canvas geometry for an ``H x W`` canvas (what :func:`rasterize_stroke` does for ``H = W = S``):
+x spans the width, y the height, both in [0, 1]; on the 2x canvas a point is
+``(int(x (2W - 1) + .5), int(y (2H - 1) + .5))`` and a radius ``1 + (2 ref / 4) z`` with ``ref``
+the long side (``max(H, W)``, as :func:`condsynth.io.strokes.stroke_radius_px`).
+
+:class:`AnalyticRenderer` is a drop-in for :class:`.renderer.NeuralRenderer` (``renderer(p)`` ->
+``N x S x S`` alpha) with ``model.renderer: analytic`` in the agent's config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from condsynth.data.synth.strokes import N_DISCS, SHAPE_PARAMS
+
+ANALYTIC = "analytic"          # the renderer name that selects this module instead of a checkpoint
+
+
+def _curve(p: torch.Tensor, relative_p1: bool):
+    x0, y0, x1, y1, x2, y2 = p[:, 0:6].unbind(1)
+    if relative_p1:
+        x1 = x0 + (x2 - x0) * x1
+        y1 = y0 + (y2 - y0) * y1
+    return x0, y0, x1, y1, x2, y2
+
+
+def _taus(n: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.arange(n, dtype=like.dtype, device=like.device) / n
+
+
+def disc_geometry(p: torch.Tensor, height: int, width: int, ref: Optional[int] = None,
+                  hard: bool = True, relative_p1: bool = False, n_discs: int = N_DISCS):
+    """Centres (cx, cy), radii and values of the discs of ``N x >=10`` strokes on the 2x canvas,
+    each ``N x n_discs``; ``hard`` rounds and truncates as the rasteriser does."""
+    ref = max(height, width) if ref is None else ref
+    x0, y0, x1, y1, x2, y2 = _curve(p, relative_p1)
+    sx, sy = 2 * width - 1, 2 * height - 1
+    pts = [x0 * sx, y0 * sy, x1 * sx, y1 * sy, x2 * sx, y2 * sy]
+    if hard:
+        pts = [torch.floor(v + 0.5) for v in pts]
+    t = _taus(n_discs, p)[None]
+    w0, w1, w2 = (1 - t) ** 2, 2 * t * (1 - t), t * t
+    cx = w0 * pts[0][:, None] + w1 * pts[2][:, None] + w2 * pts[4][:, None]
+    cy = w0 * pts[1][:, None] + w1 * pts[3][:, None] + w2 * pts[5][:, None]
+    z0, v0, z1, v1 = p[:, 6:7], p[:, 7:8], p[:, 8:9], p[:, 9:10]
+    r0, r1 = 1.0 + (2 * ref) / 4 * z0, 1.0 + (2 * ref) / 4 * z1
+    r = (1 - t) * r0 + t * r1
+    v = (1 - t) * v0 + t * v1
+    if hard:
+        cx, cy, r = torch.trunc(cx), torch.trunc(cy), torch.trunc(r)
+    return cx, cy, r, v
+
+
+def render_hard(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
+                relative_p1: bool = False, n_discs: int = N_DISCS) -> torch.Tensor:
+    """The rasteriser exactly, as tensors: ``N x >=10`` -> ``N x H x W`` alpha (no gradient).
+
+    Each stroke is drawn in the bounding box of its discs on the 2x canvas, one disc at a time
+    (later discs overwrite earlier ones), then 2x2 means."""
+    width = height if width is None else width
+    p = p.reshape(-1, p.shape[-1]).double()
+    n = p.shape[0]
+    big_h, big_w = 2 * height, 2 * width
+    out = torch.zeros(n, big_h, big_w, dtype=torch.float64, device=p.device)
+    cx, cy, r, v = disc_geometry(p, height, width, ref, True, relative_p1, n_discs)
+    lo_x = (cx - r).amin(1).clamp(0, big_w).long().tolist()
+    hi_x = (cx + r + 1).amax(1).clamp(0, big_w).long().tolist()
+    lo_y = (cy - r).amin(1).clamp(0, big_h).long().tolist()
+    hi_y = (cy + r + 1).amax(1).clamp(0, big_h).long().tolist()
+    for s in range(n):
+        if lo_x[s] >= hi_x[s] or lo_y[s] >= hi_y[s]:
+            continue
+        xs = torch.arange(lo_x[s], hi_x[s], dtype=p.dtype, device=p.device)
+        ys = torch.arange(lo_y[s], hi_y[s], dtype=p.dtype, device=p.device)
+        # every disc's test at once in the box: D x h x w, the value of the last one that covers
+        dx2 = (xs[None, None, :] - cx[s, :, None, None]) ** 2
+        dy2 = (ys[None, :, None] - cy[s, :, None, None]) ** 2
+        cov = (dx2 + dy2) <= r[s, :, None, None] ** 2
+        idx = torch.arange(1, cov.shape[0] + 1, device=p.device)[:, None, None]
+        last = (cov * idx).amax(0)                                  # 1-based index of the last disc, 0: none
+        val = torch.cat([v.new_zeros(1), v[s]])[last]
+        out[s, lo_y[s]:hi_y[s], lo_x[s]:hi_x[s]] = val
+    return F.avg_pool2d(out[:, None].float(), 2)[:, 0]
+
+
+def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
+                edge: float = 0.4, grow: float = 0.0, segments: int = 12,
+                relative_p1: bool = False) -> torch.Tensor:
+    """Differentiable alpha ``N x H x W`` of ``N x >=10`` strokes, a "capsule chain".
+
+    The curve from the first disc (tau = 0) to the last (tau = 0.99) is cut into ``segments``
+    straight pieces; each piece is the union of its discs, a capsule whose radius and value go
+    linearly from one end to the other, with soft coverage sigmoid((r(u) + grow - d) / edge) (d:
+    distance to the piece, u: where the pixel projects on it; 2x-canvas units, output pixel
+    centres). The pieces are composited in order, later over earlier, as the discs are. One
+    B x H x W tensor per piece keeps it fast on a CPU; the MSE to the rasteriser is ~6e-4 at 64^2
+    and ~4e-4 at 128^2 (tests/models/test_analytic_renderer.py)."""
+    width = height if width is None else width
+    p = p.reshape(-1, p.shape[-1])
+    ref = max(height, width) if ref is None else ref
+    x0, y0, x1, y1, x2, y2 = _curve(p, relative_p1)
+    t = (torch.arange(segments + 1, dtype=p.dtype, device=p.device) / segments * (N_DISCS - 1) / N_DISCS)[None]
+    w0, w1, w2 = (1 - t) ** 2, 2 * t * (1 - t), t * t
+    # the hard version truncates centres and radii: on average 0.5 lower
+    cx = (w0 * x0[:, None] + w1 * x1[:, None] + w2 * x2[:, None]) * (2 * width - 1) - 0.5
+    cy = (w0 * y0[:, None] + w1 * y1[:, None] + w2 * y2[:, None]) * (2 * height - 1) - 0.5
+    r = (1 - t) * (1.0 + ref / 2 * p[:, 6:7]) + t * (1.0 + ref / 2 * p[:, 8:9]) - 0.5 + grow
+    v = (1 - t) * p[:, 7:8] + t * p[:, 9:10]
+    return _CapsuleChain.apply(cx, cy, r, v, height, width, edge)
+
+
+def _segment(cx, cy, r, v, j, X, Y, inv):
+    """Coverage and value of capsule piece ``j`` at every pixel, and what its backward needs."""
+    e = lambda q, i: q[:, i, None, None]              # noqa: E731 - N x 1 x 1
+    ax, ay = e(cx, j), e(cy, j)
+    bx, by = e(cx, j + 1) - ax, e(cy, j + 1) - ay
+    px, py = X - ax, Y - ay
+    L = bx * bx + by * by + 1e-6
+    s = (px * bx + py * by) / L
+    u = s.clamp(0, 1)
+    qx, qy = px - u * bx, py - u * by
+    d = (qx * qx + qy * qy + 1e-6).sqrt()
+    ra, dr = e(r, j), e(r, j + 1) - e(r, j)
+    va, dv = e(v, j), e(v, j + 1) - e(v, j)
+    cov = torch.sigmoid((ra + u * dr - d) * inv)
+    val = va + u * dv
+    return cov, val, (bx, by, px, py, L, s, u, qx, qy, d, dr, dv)
+
+
+class _CapsuleChain(torch.autograd.Function):
+    """alpha <- alpha + cov_j (val_j - alpha) over the pieces, with a hand-written backward: it
+    keeps only the running alpha before each piece and recomputes the rest, about 2x faster
+    than autograd's graph of the same elementwise operations on a CPU."""
+
+    @staticmethod
+    def forward(ctx, cx, cy, r, v, height, width, edge):
+        X = (torch.arange(width, dtype=cx.dtype, device=cx.device) * 2 + 0.5)[None, None, :]
+        Y = (torch.arange(height, dtype=cx.dtype, device=cx.device) * 2 + 0.5)[None, :, None]
+        inv = 1.0 / edge
+        alpha = cx.new_zeros(cx.shape[0], height, width)
+        before = []
+        for j in range(cx.shape[1] - 1):
+            cov, val, _ = _segment(cx, cy, r, v, j, X, Y, inv)
+            before.append(alpha)
+            alpha = alpha + cov * (val - alpha)
+        ctx.save_for_backward(cx, cy, r, v, *before)
+        ctx.geom = (X, Y, inv)
+        return alpha
+
+    @staticmethod
+    def backward(ctx, g):
+        cx, cy, r, v, *before = ctx.saved_tensors
+        X, Y, inv = ctx.geom
+        gcx, gcy, gr, gv = (torch.zeros_like(t) for t in (cx, cy, r, v))
+        tot = lambda t: t.sum((1, 2))                     # noqa: E731 - per stroke
+        for j in reversed(range(cx.shape[1] - 1)):
+            cov, val, (bx, by, px, py, L, s, u, qx, qy, d, dr, dv) = _segment(cx, cy, r, v, j, X, Y, inv)
+            a = before[j]
+            gval = g * cov
+            gz = g * (val - a) * cov * (1 - cov) * inv    # d/dz of sigmoid(z), z = (r(u) - d) / edge
+            g = g * (1 - cov)                             # to alpha before piece j
+            gv[:, j] += tot(gval * (1 - u))
+            gv[:, j + 1] += tot(gval * u)
+            gr[:, j] += tot(gz * (1 - u))
+            gr[:, j + 1] += tot(gz * u)
+            gqx, gqy = -gz * qx / d, -gz * qy / d          # dd/dq = q / d, and z has -d
+            gu = gz * dr + gval * dv - gqx * bx - gqy * by
+            gs = gu * ((s > 0) & (s < 1)).to(gu.dtype)
+            gpx, gpy = gqx + gs * bx / L, gqy + gs * by / L
+            gbx = tot(-gqx * u + gs * (px - 2 * s * bx) / L)
+            gby = tot(-gqy * u + gs * (py - 2 * s * by) / L)
+            gax, gay = -tot(gpx), -tot(gpy)
+            gcx[:, j] += gax - gbx
+            gcx[:, j + 1] += gbx
+            gcy[:, j] += gay - gby
+            gcy[:, j + 1] += gby
+        return gcx, gcy, gr, gv, None, None, None
+
+
+@dataclass
+class AnalyticRendererConfig:
+    size: int = 128
+    soft: bool = True          # False: the exact hard discs (no gradient)
+    edge: float = 0.4          # sigmoid edge width, in pixels of the 2x canvas (fitted to the rasteriser)
+    grow: float = 0.0
+    segments: int = 12         # capsule pieces of the soft version
+    n_discs: int = N_DISCS     # discs of the hard version
+    relative_p1: bool = False
+
+
+class AnalyticRenderer(nn.Module):
+    """Drop-in for the neural renderer: ``renderer(p)`` -> ``N x S x S`` alpha; ``render(p, H, W)``
+    draws any size. No weights, nothing to train."""
+
+    def __init__(self, cfg: Optional[AnalyticRendererConfig] = None, **kw):
+        super().__init__()
+        self.cfg = cfg or AnalyticRendererConfig(**kw)
+
+    def render(self, p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
+               hard: Optional[bool] = None) -> torch.Tensor:
+        c = self.cfg
+        if (not c.soft) if hard is None else hard:
+            return render_hard(p[..., :SHAPE_PARAMS], height, width, ref, c.relative_p1, c.n_discs).to(p.dtype)
+        return render_soft(p[..., :SHAPE_PARAMS], height, width, ref, c.edge, c.grow, c.segments, c.relative_p1)
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        return self.render(p, self.cfg.size)
