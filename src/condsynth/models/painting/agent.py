@@ -530,13 +530,19 @@ def paint_with_actor(agent: PaintingAgent, target: torch.Tensor, n_strokes: int,
     return canvas, torch.cat(out, 1)
 
 
-def init_stroke_bias(fc: torch.nn.Linear, k: int, z: float, v: float) -> None:
-    """Start the actor's strokes mid-sized and opaque: the last layer's weights scaled down and
-    its bias set so that sigmoid gives thickness ``z`` and opacity ``v`` (positions and colours
-    stay centred at 0.5), instead of a saturated thick-blob start."""
+def init_stroke_bias(fc: torch.nn.Linear, k: int, z: float, v: float, seed: int = 0) -> None:
+    """Start the actor's strokes mid-sized, opaque and spread out, instead of a saturated
+    thick-blob start: the thickness and opacity rows get small weights and a bias at ``z`` and
+    ``v``; the k strokes of a bundle get their own start points (P0 drawn over the canvas, P2
+    near it, P1 between), which the input-dependent weights then move."""
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        fc.weight.mul_(0.1)
+        w = fc.weight.view(k, STROKE_PARAMS, -1)
+        w[:, 6:10].mul_(0.1)
         b = torch.zeros(k, STROKE_PARAMS)
+        p0 = torch.rand(k, 2, generator=g) * 0.8 + 0.1
+        p2 = (p0 + (torch.rand(k, 2, generator=g) - 0.5) * 0.3).clamp(0.05, 0.95)
+        b[:, 0:2], b[:, 4:6], b[:, 2:4] = torch.logit(p0), torch.logit(p2), torch.logit((p0 + p2) / 2)
         b[:, [6, 8]] = float(torch.logit(torch.tensor(z)))
         b[:, [7, 9]] = float(torch.logit(torch.tensor(v)))
         fc.bias.copy_(b.flatten())
