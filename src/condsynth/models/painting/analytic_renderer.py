@@ -30,11 +30,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from condsynth.data.synth.strokes import N_DISCS, SHAPE_PARAMS
+from condsynth.data.synth.strokes import N_DISCS, SHAPE_PARAMS, _disc
 
 ANALYTIC = "analytic"          # the renderer name that selects this module instead of a checkpoint
 
@@ -74,36 +74,68 @@ def disc_geometry(p: torch.Tensor, height: int, width: int, ref: Optional[int] =
     return cx, cy, r, v
 
 
+def _hard_crops(p: torch.Tensor, height: int, width: int, ref: Optional[int], relative_p1: bool,
+                n_discs: int):
+    """For each stroke, ``(row, col, alpha)``: its exact alpha in the box of output pixels that
+    its discs touch (the box starts at output pixel (row, col)), or None if it is off the canvas.
+    Each disc is stamped in its own square on the 2x canvas, later over earlier, as the
+    rasteriser does; then 2x2 means."""
+    p = p.reshape(-1, p.shape[-1]).double().cpu()
+    big_h, big_w = 2 * height, 2 * width
+    cx, cy, r, v = (t.numpy() for t in disc_geometry(p, height, width, ref, True, relative_p1, n_discs))
+    cx, cy, r = cx.astype(np.int64), cy.astype(np.int64), r.astype(np.int64)
+    for s in range(p.shape[0]):
+        ya = max(int((cy[s] - r[s]).min()), 0) // 2 * 2          # the box, on even 2x-canvas pixels
+        xa = max(int((cx[s] - r[s]).min()), 0) // 2 * 2
+        yb = min(int((cy[s] + r[s]).max()) + 1, big_h)
+        xb = min(int((cx[s] + r[s]).max()) + 1, big_w)
+        yb, xb = yb + yb % 2, xb + xb % 2
+        if ya >= yb or xa >= xb:
+            yield None
+            continue
+        box = np.zeros((yb - ya, xb - xa), np.float32)
+        for i in range(cx.shape[1]):
+            ri = int(r[s, i])
+            y0, x0 = int(cy[s, i]) - ri - ya, int(cx[s, i]) - ri - xa
+            disc = _disc(ri)
+            ca, cb = max(y0, 0), min(y0 + 2 * ri + 1, box.shape[0])
+            da, db = max(x0, 0), min(x0 + 2 * ri + 1, box.shape[1])
+            if ca >= cb or da >= db:
+                continue
+            box[ca:cb, da:db][disc[ca - y0:cb - y0, da - x0:db - x0]] = v[s, i]
+        h2, w2 = box.shape[0] // 2, box.shape[1] // 2
+        yield ya // 2, xa // 2, box.reshape(h2, 2, w2, 2).mean(axis=(1, 3))
+
+
 def render_hard(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
                 relative_p1: bool = False, n_discs: int = N_DISCS) -> torch.Tensor:
-    """The rasteriser exactly, as tensors: ``N x >=10`` -> ``N x H x W`` alpha (no gradient).
-
-    Each stroke is drawn in the bounding box of its discs on the 2x canvas, one disc at a time
-    (later discs overwrite earlier ones), then 2x2 means."""
+    """The rasteriser exactly, at any size: ``N x >=10`` -> ``N x H x W`` alpha (no gradient)."""
     width = height if width is None else width
-    p = p.reshape(-1, p.shape[-1]).double()
-    n = p.shape[0]
-    big_h, big_w = 2 * height, 2 * width
-    out = torch.zeros(n, big_h, big_w, dtype=torch.float64, device=p.device)
-    cx, cy, r, v = disc_geometry(p, height, width, ref, True, relative_p1, n_discs)
-    lo_x = (cx - r).amin(1).clamp(0, big_w).long().tolist()
-    hi_x = (cx + r + 1).amax(1).clamp(0, big_w).long().tolist()
-    lo_y = (cy - r).amin(1).clamp(0, big_h).long().tolist()
-    hi_y = (cy + r + 1).amax(1).clamp(0, big_h).long().tolist()
-    for s in range(n):
-        if lo_x[s] >= hi_x[s] or lo_y[s] >= hi_y[s]:
-            continue
-        xs = torch.arange(lo_x[s], hi_x[s], dtype=p.dtype, device=p.device)
-        ys = torch.arange(lo_y[s], hi_y[s], dtype=p.dtype, device=p.device)
-        # every disc's test at once in the box: D x h x w, the value of the last one that covers
-        dx2 = (xs[None, None, :] - cx[s, :, None, None]) ** 2
-        dy2 = (ys[None, :, None] - cy[s, :, None, None]) ** 2
-        cov = (dx2 + dy2) <= r[s, :, None, None] ** 2
-        idx = torch.arange(1, cov.shape[0] + 1, device=p.device)[:, None, None]
-        last = (cov * idx).amax(0)                                  # 1-based index of the last disc, 0: none
-        val = torch.cat([v.new_zeros(1), v[s]])[last]
-        out[s, lo_y[s]:hi_y[s], lo_x[s]:hi_x[s]] = val
-    return F.avg_pool2d(out[:, None].float(), 2)[:, 0]
+    out = np.zeros((p.reshape(-1, p.shape[-1]).shape[0], height, width), np.float32)
+    for s, crop in enumerate(_hard_crops(p, height, width, ref, relative_p1, n_discs)):
+        if crop is not None:
+            y, x, a = crop
+            out[s, y:y + a.shape[0], x:x + a.shape[1]] = a
+    return torch.from_numpy(out).to(p.device)
+
+
+def paint_hard(strokes: torch.Tensor, height: int, width: int, canvas: Optional[torch.Tensor] = None,
+               ref: Optional[int] = None, relative_p1: bool = False, callback=None) -> torch.Tensor:
+    """Composite ``N x 13`` strokes in order on a ``3 x H x W`` canvas (black by default) with the
+    exact hard discs, each only in its own box: C = a rgb + (1 - a) C. What an SVG of the strokes
+    (:func:`condsynth.io.strokes.save_svg`) shows. ``callback(i, canvas)`` after stroke i."""
+    st = strokes.reshape(-1, strokes.shape[-1]).detach().cpu()
+    c = np.zeros((3, height, width), np.float32) if canvas is None else canvas.detach().cpu().numpy().copy()
+    rgb = st[:, SHAPE_PARAMS:].numpy().astype(np.float32)
+    for s, crop in enumerate(_hard_crops(st[:, :SHAPE_PARAMS], height, width, ref, relative_p1, N_DISCS)):
+        if crop is not None:
+            y, x, a = crop
+            view = c[:, y:y + a.shape[0], x:x + a.shape[1]]
+            view *= (1.0 - a)[None]
+            view += a[None] * rgb[s][:, None, None]
+        if callback is not None:
+            callback(s + 1, c)
+    return torch.from_numpy(c)
 
 
 def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
