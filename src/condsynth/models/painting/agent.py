@@ -97,8 +97,9 @@ class PaintingAgentConfig:
     # unrolls rollout_steps bundles from replayed states and takes -sum gamma^h R_h
     trainer: Literal["ddpg", "greedy", "rollout"] = "ddpg"
     rollout_steps: int = bounded(4, 1, 100)
-    # R_m and R_focus divided by their value on a blank canvas, per image (LTP's ini_dis)
-    reward_norm: Literal["none", "initial"] = "none"
+    # R_m and R_focus divided per image by their value on a blank canvas (initial, LTP's ini_dis)
+    # or before the step (current: the relative improvement, so late steps weigh as much as early ones)
+    reward_norm: Literal["none", "initial", "current"] = "none"
     # colour of a stroke: the actor's, or the least-squares colour of the target under its alpha
     color: Literal["actor", "closed_form"] = "actor"
     # > 0: the actor's last-layer bias starts the strokes at this thickness z and opacity v
@@ -284,18 +285,19 @@ class PaintingAgent(Method):
             d = self.disc_target
             r = d(target, c1) - d(target, c0)                      # r = D'(I, C_{t+1}) - D'(I, C_t)
             return r * c.reward_scale, {"r_gan": r.mean()}
-        norm = c.reward_norm == "initial"        # divide by the value on a blank canvas, per image
+        norm = c.reward_norm != "none"           # divide by the value on a blank canvas or before the step
+        blank = c.reward_norm == "initial"
         if c.reward == "l2":
             r = (c0 - target).pow(2).flatten(1).mean(1) - (c1 - target).pow(2).flatten(1).mean(1)
             if norm:
-                r = r / (target.pow(2).flatten(1).mean(1) + 1e-6)
+                r = r / ((target if blank else c0 - target).pow(2).flatten(1).mean(1) + 1e-6)
             return r * c.reward_scale, {"r_l2": r.mean()}
         lm0 = self.truncated_l1(c0, target, fm17)                  # Eq. 6.4, L_m(t)
         lm1 = self.truncated_l1(c1, target, fm17)                  #          L_m(t+1)
         parts = {"l1_masked": lm1.mean()}
         r_m = lm0 - lm1                                            # Eq. 6.5, R_m = L_m(t) - L_m(t+1)
         if norm:
-            r_m = r_m / (self.truncated_l1(torch.zeros_like(target), target, fm17) + 1e-6)
+            r_m = r_m / ((self.truncated_l1(torch.zeros_like(target), target, fm17) if blank else lm0) + 1e-6)
         if c.vgg_weight > 0:
             pv0 = self.masks.perceptual(c0, vgg_t)
             pv1 = self.masks.perceptual(c1, vgg_t)
@@ -323,9 +325,10 @@ class PaintingAgent(Method):
                 if f1 is None:
                     with self._frozen_attention() as att:
                         f1 = att(c1)
-                r_focus = self.truncated_l1(f0, goal, fm2) - self.truncated_l1(f1, goal, fm2)
+                d0 = self.truncated_l1(f0, goal, fm2)
+                r_focus = d0 - self.truncated_l1(f1, goal, fm2)
                 if norm:
-                    r_focus = r_focus / (self.truncated_l1(torch.zeros_like(goal), goal, fm2) + 1e-6)
+                    r_focus = r_focus / ((self.truncated_l1(torch.zeros_like(goal), goal, fm2) if blank else d0) + 1e-6)
             r = r + c.eta * r_focus                                # Eq. 6.8, + eta * R_focus
             parts["r_focus"] = r_focus.mean()
         return r * c.reward_scale, parts

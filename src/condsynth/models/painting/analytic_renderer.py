@@ -140,7 +140,7 @@ def paint_hard(strokes: torch.Tensor, height: int, width: int, canvas: Optional[
 
 def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
                 edge: float = 0.4, grow: float = 0.0, segments: int = 12,
-                relative_p1: bool = False) -> torch.Tensor:
+                relative_p1: bool = False, crop: bool = True) -> torch.Tensor:
     """Differentiable alpha ``N x H x W`` of ``N x >=10`` strokes, a "capsule chain".
 
     The curve from the first disc (tau = 0) to the last (tau = 0.99) is cut into ``segments``
@@ -161,6 +161,19 @@ def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: 
     cy = (w0 * y0[:, None] + w1 * y1[:, None] + w2 * y2[:, None]) * (2 * height - 1) - 0.5
     r = (1 - t) * (1.0 + ref / 2 * p[:, 6:7]) + t * (1.0 + ref / 2 * p[:, 8:9]) - 0.5 + grow
     v = (1 - t) * p[:, 7:8] + t * p[:, 9:10]
+    y0, x0, y1, x1 = 0, 0, height, width
+    if crop:            # only the output pixels within reach of the strokes (their hull + radius + edge)
+        with torch.no_grad():
+            m = r.amax() + 8 * edge + 2
+            x0 = max(0, int((cx.amin() - m) // 2))
+            x1 = min(width, int((cx.amax() + m) // 2) + 2)
+            y0 = max(0, int((cy.amin() - m) // 2))
+            y1 = min(height, int((cy.amax() + m) // 2) + 2)
+        if x0 >= x1 or y0 >= y1:
+            return p.new_zeros(p.shape[0], height, width) + 0 * p[:, :1, None].sum()
+        if (y0, x0, y1, x1) != (0, 0, height, width):
+            a = _CapsuleChain.apply(cx - 2 * x0, cy - 2 * y0, r, v, y1 - y0, x1 - x0, edge)
+            return torch.nn.functional.pad(a, (x0, width - x1, y0, height - y1))
     return _CapsuleChain.apply(cx, cy, r, v, height, width, edge)
 
 
