@@ -56,6 +56,7 @@ class PaintResult:
     frames: list = field(default_factory=list)   # (strokes so far, H x W x 3 uint8)
     seconds: float = 0.0
     mode: str = "agent"
+    exact: bool = False                     # drawn by the hard analytic discs: the SVG draws them exactly
 
     @property
     def mse(self) -> float:
@@ -66,7 +67,8 @@ class PaintResult:
         if animation:
             save_animation(self.frames, animation, fps)
         if svg:
-            save_svg(self.strokes, svg, self.canvas.shape[1], self.canvas.shape[0])
+            h, w = self.canvas.shape[:2]
+            save_svg(self.strokes, svg, w, h, discs=P.stroke_discs(self.strokes, h, w) if self.exact else None)
         if json_path:
             save_strokes_json(self.strokes, json_path, self.canvas.shape[1], self.canvas.shape[0], self.mode)
 
@@ -278,8 +280,9 @@ class PaintingPipeline(Pipeline):
         with torch.inference_mode(False), torch.no_grad(), seeded(seed, self.device):
             strokes = self._agent_strokes(target, n, detail)
             if refine > 0:
-                _, strokes = optimize_strokes(self.renderer, target, n, init=strokes, group=group, iters=refine,
-                                              seed=seed, lr=0.05)
+                with torch.enable_grad():
+                    _, strokes = optimize_strokes(self.renderer, target, n, init=strokes, group=group, iters=refine,
+                                                  seed=seed, lr=0.05)
             strokes = strokes.detach()
             next_rec = [record_every]
 
@@ -292,7 +295,7 @@ class PaintingPipeline(Pipeline):
         secs = time.perf_counter() - t0
         return PaintResult(canvas[0].permute(1, 2, 0).numpy().astype(np.float32),
                            target[0].permute(1, 2, 0).cpu().numpy(), strokes[0].cpu().numpy(), frames, secs,
-                           mode if refine == 0 else "agent+optimize")
+                           mode if refine == 0 else "agent+optimize", exact=True)
 
     def _agent_strokes(self, target, n: int, detail: float) -> torch.Tensor:
         """The actor's ``1 x n x 13`` strokes for a ``1 x 3 x H x W`` target (full-canvas coordinates)."""

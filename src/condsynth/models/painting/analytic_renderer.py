@@ -107,6 +107,23 @@ def _hard_crops(p: torch.Tensor, height: int, width: int, ref: Optional[int], re
         yield ya // 2, xa // 2, box.reshape(h2, 2, w2, 2).mean(axis=(1, 3))
 
 
+def stroke_discs(strokes, height: int, width: int, ref: Optional[int] = None) -> list:
+    """The hard discs of ``N x >=10`` strokes in output pixels, for an SVG that draws what
+    :func:`paint_hard` does: per stroke an ``M x 4`` array of (cx, cy, radius, value), in order,
+    consecutive repeats dropped. A 2x-canvas pixel k is covered when |k - c| <= r; its square is
+    [k, k + 1), so the disc is centred at (c + 0.5) / 2 output pixels with radius r / 2 (its area is
+    the count of covered 2x pixels, and it covers exactly their centres)."""
+    p = torch.as_tensor(np.asarray(strokes, np.float64)).reshape(-1, np.shape(strokes)[-1])
+    cx, cy, r, v = (t.numpy() for t in disc_geometry(p, height, width, ref, True))
+    out = []
+    for s in range(p.shape[0]):
+        d = np.stack([(cx[s] + 0.5) / 2, (cy[s] + 0.5) / 2, r[s] / 2, np.round(v[s], 3)], 1)
+        keep = np.ones(len(d), bool)
+        keep[1:] = np.any(d[1:] != d[:-1], axis=1)
+        out.append(d[keep])
+    return out
+
+
 def render_hard(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
                 relative_p1: bool = False, n_discs: int = N_DISCS) -> torch.Tensor:
     """The rasteriser exactly, at any size: ``N x >=10`` -> ``N x H x W`` alpha (no gradient)."""
