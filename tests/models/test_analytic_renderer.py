@@ -112,3 +112,10 @@ def test_critic_free_trainers_learn_the_actor_without_a_critic(trainer):
         logs = m.training_step(next(loader), fake_context(m, opts))
     assert np.isfinite(float(logs["loss_actor"])) and "loss_critic" not in logs
     assert any(not a.equal(b) for a, b in zip(before, m.actor.parameters()))
+
+
+def test_hard_version_big_strokes_take_the_disc_by_disc_path():
+    p = strokes(6, seed=5)
+    p[:, 6] = p[:, 8] = 0.9                     # thick: boxes too big for the all-discs-at-once test
+    ref = rasterize_strokes(p.numpy(), 64)
+    assert float(np.mean((render_hard(p, 64).double().numpy() - ref) ** 2)) < 1e-12

@@ -178,6 +178,29 @@ def resize_hw(x: torch.Tensor, size) -> torch.Tensor:
                          antialias=hw[0] < x.shape[-2] or hw[1] < x.shape[-1])
 
 
+def _grid(n: int, H: int, W: int, k: int = 5):
+    """How ``n`` strokes are split: (global strokes, patch strokes, rows, columns): a quarter on
+    the whole picture, the rest on a grid of about n/100 near-square patches (~75 strokes each)."""
+    n_global = n if n < 4 * k else max(k, n // 4)
+    n_rest = n - n_global
+    if n_rest <= 0:
+        return n_global, 0, 0, 0
+    cells = max(1, round(n_rest / 75))
+    gx = max(1, min(cells, round(math.sqrt(cells * W / H))))
+    return n_global, n_rest, max(1, round(cells / gx)), gx
+
+
+def rescale_thickness(strokes: torch.Tensor, ref_from: int, ref_to: int) -> torch.Tensor:
+    """Strokes found on a canvas of long side ``ref_from``, with the same pixel-relative radius on
+    one of long side ``ref_to``: radius 1 + (ref/2) z on the 2x canvas, scaled by ref_to / ref_from."""
+    if ref_from == ref_to:
+        return strokes
+    s = strokes.clone()
+    r = (1 + ref_from / 2 * s[..., 6:10:2]) * (ref_to / ref_from)
+    s[..., 6:10:2] = ((r - 1) / (ref_to / 2)).clamp(0, 1)
+    return s
+
+
 def to_canvas(st: torch.Tensor, y: int, x: int, h: int, w: int, H: int, W: int, S: int) -> torch.Tensor:
     """Strokes ``n x 13`` painted on an ``S x S`` view of the box (y, x, h, w) of an ``H x W``
     canvas -> the same strokes in the canvas's coordinates: positions through the 2x-canvas
@@ -228,8 +251,9 @@ class PaintingPipeline(Pipeline):
               record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
               seed: int = 0, size: Optional[int] = None, refine: int = 0, detail: float = 0.5) -> PaintResult:
         n = check_strokes(strokes)
-        if self.analytic and mode != "optimize":
-            return self.paint_any_size(image, n, mode, size, refine, detail, record_every, optimize_group, seed)
+        if self.analytic and self.agent is not None:
+            return self.paint_any_size(image, n, mode, size, refine, detail, record_every, optimize_group, seed,
+                                       optimize_iters)
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
         if mode != "optimize" and self.agent is None:  # a renderer-only checkpoint
@@ -252,7 +276,8 @@ class PaintingPipeline(Pipeline):
                            target_big[0].permute(1, 2, 0).numpy(), st[0].numpy(), frames, secs, mode)
 
     def paint_any_size(self, image, n: int, mode: str = "agent", size=None, refine: int = 0,
-                       detail: float = 0.5, record_every: int = 5, group: int = 20, seed: int = 0) -> PaintResult:
+                       detail: float = 0.5, record_every: int = 5, group: int = 20, seed: int = 0,
+                       iters: int = 40) -> PaintResult:
         """Paint at the photo's aspect ratio and ``size`` (long side) with the analytic renderer.
 
         A quarter of the strokes go on the whole picture (the actor sees it at its training
@@ -262,7 +287,8 @@ class PaintingPipeline(Pipeline):
         out by the remaining error weighted by the saliency mask (1) or evenly (0). Colours are
         the closed-form least-squares colours of the full-size target under each stroke. The
         output is the exact hard-disc raster of the strokes, which the SVG draws too.
-        ``refine`` > 0: that many Adam steps per group of ``group`` strokes (agent+optimize)."""
+        ``refine`` > 0: that many Adam steps per group of ``group`` strokes (agent+optimize).
+        ``mode="optimize"``: no agent, ``optimize_strokes`` with ``iters`` steps per group."""
         if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or not 0 <= refine <= 10_000:
             raise UserError(f"refine must be a whole number from 0 to 10000, got {refine!r}")
         try:
@@ -273,17 +299,28 @@ class PaintingPipeline(Pipeline):
             raise UserError(f"detail must be a number from 0 to 1, got {detail!r}")
         if mode == "agent+optimize" and refine == 0:
             refine = 10
-        target = load_photo(image, size).to(self.device)
-        H, W = target.shape[-2:]
+        full = load_photo(image, size).to(self.device)
+        H, W = full.shape[-2:]
         t0 = time.perf_counter()
         frames: list = []
+        # strokes are found on a working canvas whose patches are about the agent's training size,
+        # then drawn at the output size (their coordinates are fractions of the canvas)
+        S = self.agent.model_cfg.size if self.agent is not None else 64
+        gy, gx = _grid(n, H, W, self.agent.model_cfg.bundle if self.agent is not None else 5)[2:]
+        lw = min(max(H, W), S * max(2, gx, gy))
+        target = resize_hw(full, (max(1, round(H * lw / max(H, W))), max(1, round(W * lw / max(H, W)))))
         with torch.inference_mode(False), torch.no_grad(), seeded(seed, self.device):
-            strokes = self._agent_strokes(target, n, detail)
+            if mode == "optimize":
+                with torch.enable_grad():
+                    strokes = optimize_strokes(self.renderer, target, n, group=group, iters=iters, seed=seed)[1]
+                refine = 0
+            else:
+                strokes = self._agent_strokes(target, n, detail)
             if refine > 0:
                 with torch.enable_grad():
                     _, strokes = optimize_strokes(self.renderer, target, n, init=strokes, group=group, iters=refine,
                                                   seed=seed, lr=0.05)
-            strokes = strokes.detach()
+            strokes = rescale_thickness(strokes.detach(), max(target.shape[-2:]), max(H, W))
             next_rec = [record_every]
 
             def rec(count, cv):
@@ -294,8 +331,8 @@ class PaintingPipeline(Pipeline):
             canvas = P.paint_hard(strokes[0], H, W, callback=rec)[None]
         secs = time.perf_counter() - t0
         return PaintResult(canvas[0].permute(1, 2, 0).numpy().astype(np.float32),
-                           target[0].permute(1, 2, 0).cpu().numpy(), strokes[0].cpu().numpy(), frames, secs,
-                           mode if refine == 0 else "agent+optimize", exact=True)
+                           full[0].permute(1, 2, 0).cpu().numpy(), strokes[0].cpu().numpy(), frames, secs,
+                           "agent+optimize" if refine else mode, exact=True)
 
     def _agent_strokes(self, target, n: int, detail: float) -> torch.Tensor:
         """The actor's ``1 x n x 13`` strokes for a ``1 x 3 x H x W`` target (full-canvas coordinates)."""
@@ -305,11 +342,8 @@ class PaintingPipeline(Pipeline):
         H, W = target.shape[-2:]
         L = max(H, W)
         canvas = torch.zeros_like(target)
-        n_global = n if n < 4 * k else max(k, n // 4)
-        n_rest = n - n_global
-        n_patch = max(1, round(n_rest / 75)) if n_rest > 0 else 0
-        gx = max(1, min(n_patch, round(math.sqrt(n_patch * W / H)))) if n_patch else 0
-        gy = max(1, round(n_patch / gx)) if n_patch else 0
+        n_global, n_rest, gy, gx = _grid(n, H, W, k)
+        n_patch = gy * gx
         boxes = [(0, 0, H, W)]
         if n_patch:
             ys = [round(i * H / gy) for i in range(gy + 1)]

@@ -94,7 +94,16 @@ def _hard_crops(p: torch.Tensor, height: int, width: int, ref: Optional[int], re
             yield None
             continue
         box = np.zeros((yb - ya, xb - xa), np.float32)
-        for i in range(cx.shape[1]):
+        keep = np.ones(cx.shape[1], bool)                  # consecutive repeats stamp the same disc
+        keep[1:] = (np.diff(cx[s]) != 0) | (np.diff(cy[s]) != 0) | (np.diff(r[s]) != 0) | (np.diff(v[s]) != 0)
+        idx = np.nonzero(keep)[0]
+        if box.size * len(idx) <= 400_000:                 # small box: every disc's test at once
+            yy = np.arange(ya, yb)[None, :, None] - cy[s, idx, None, None]
+            xx = np.arange(xa, xb)[None, None, :] - cx[s, idx, None, None]
+            cov = yy * yy + xx * xx <= (r[s, idx] ** 2)[:, None, None]
+            last = np.where(cov.any(0), len(idx) - 1 - np.argmax(cov[::-1], axis=0), -1)
+            box = np.where(last >= 0, v[s, idx][np.maximum(last, 0)], 0.0).astype(np.float32)
+        for i in (idx if box.size * len(idx) > 400_000 else ()):   # big box: one disc at a time
             ri = int(r[s, i])
             y0, x0 = int(cy[s, i]) - ri - ya, int(cx[s, i]) - ri - xa
             disc = _disc(ri)
