@@ -98,12 +98,19 @@ def test_random_stroke_targets_are_deterministic_pictures():
 def test_critic_free_trainers_learn_the_actor_without_a_critic(trainer):
     torch.manual_seed(0)
     cfg = tiny_agent_cfg("analytic", trainer=trainer, rollout_steps=2, reward_norm="initial",
-                         color="closed_form", init_thickness=0.2, focus_reward="fg_improve", renderer_segments=4)
+                         color="closed_form", init_thickness=0.2, focus_reward="fg_improve", renderer_segments=4,
+                         thickness_schedule=[0.6, 0.1])
     m = prepare_training(PaintingAgent(cfg, PaintingDataConfig(sources=["strokes", "synthetic"], length=16,
                                                                size=32)))
     assert "critic" not in m.networks() and m.frozen_networks() == {}
     z = torch.sigmoid(m.actor.fc.bias.view(cfg.bundle, 13)[:, 6])
     assert torch.allclose(z, torch.full_like(z, 0.2))            # strokes start mid-sized
+    img = torch.rand(2, 3, 32, 32)
+    fm17, _ = m.masks.masks(img, None, 32, 16)
+    z_first = m.act(m.actor, torch.zeros_like(img), img, fm17, 0).view(2, cfg.bundle, 13)[..., 6]
+    z_last = m.act(m.actor, torch.zeros_like(img), img, fm17, cfg.max_step).view(2, cfg.bundle, 13)[..., 6]
+    assert torch.allclose(z_first, torch.full_like(z_first, 0.2 * 0.6), atol=0.02)   # capped: coarse to fine
+    assert (z_last <= 0.1 + 1e-6).all()
     before = [p.clone() for p in m.actor.parameters()]
     opts = m.configure_optimizers(None)
     assert set(opts) == {"actor", "attention"}

@@ -105,6 +105,8 @@ class PaintingAgentConfig:
     # > 0: the actor's last-layer bias starts the strokes at this thickness z and opacity v
     init_thickness: float = bounded(0.0, 0, 1)
     init_opacity: float = bounded(0.9, 0.01, 0.99)
+    # coarse to fine: [start, end] caps thickness, z = sigmoid(.) * lerp(start, end, t/T); [] = off
+    thickness_schedule: list[float] = bounded(min=0, max=1, factory=list)
 
 
 class PaintingAgent(Method):
@@ -270,7 +272,16 @@ class PaintingAgent(Method):
             / float(max_step or self.model_cfg.max_step)
         if focus is None:
             focus = self.focus(canvas)
-        return torch.sigmoid(actor(self.actor_input(canvas, target, fm17, tfrac, focus)))
+        a = torch.sigmoid(actor(self.actor_input(canvas, target, fm17, tfrac, focus)))
+        sched = self.model_cfg.thickness_schedule
+        if sched:
+            if len(sched) != 2:
+                raise ConfigError(f"model.thickness_schedule must be [start, end], got {list(sched)}")
+            cap = sched[0] + (sched[1] - sched[0]) * tfrac.clamp(0, 1)           # B
+            mult = torch.ones(a.shape[0], self.model_cfg.bundle, STROKE_PARAMS, dtype=a.dtype, device=a.device)
+            mult[:, :, 6] = mult[:, :, 8] = cap[:, None]
+            a = (a.view_as(mult) * mult).view_as(a)
+        return a
 
     def step(self, canvas, actions, target, k=None):
         """T(s, a) with this agent's renderer and colour rule: (C_t+1, alpha, a_c, actions painted)."""
