@@ -126,3 +126,16 @@ def test_hard_version_big_strokes_take_the_disc_by_disc_path():
     p[:, 6] = p[:, 8] = 0.9                     # thick: boxes too big for the all-discs-at-once test
     ref = rasterize_strokes(p.numpy(), 64)
     assert float(np.mean((render_hard(p, 64).double().numpy() - ref) ** 2)) < 1e-12
+
+
+def test_ltp_baseline_on_the_greedy_trainer_trains_its_discriminator():
+    torch.manual_seed(0)
+    cfg = tiny_agent_cfg("analytic", trainer="greedy", reward="wgan", attention=False, feature_mask_input=False,
+                         color="closed_form", renderer_segments=4)
+    m = prepare_training(PaintingAgent(cfg, PaintingDataConfig(sources=["strokes"], length=16, size=32)))
+    assert m.actor_channels() == 9
+    opts = m.configure_optimizers(None)
+    loader = iter(torch.utils.data.DataLoader(m.build_dataset("train"), batch_size=3))
+    for _ in range(4):
+        logs = m.training_step(next(loader), fake_context(m, opts))
+    assert "loss_disc" in logs and np.isfinite(float(logs["loss_actor"]))

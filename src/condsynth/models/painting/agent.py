@@ -429,7 +429,7 @@ class PaintingAgent(Method):
             logs["loss_attention"] = loss_att.detach()
 
         if c.trainer != "ddpg":
-            return self._update_direct(ctx, c0, t, img, mask, fm17, fm2, vgg_t, logs)
+            return self._update_direct(ctx, c0, act, t, img, mask, fm17, fm2, vgg_t, logs)
 
         # 2. critic: y = R(s,a) + gamma (1 - d) [R(s',a') + V'(s', T(s',a'))]   (Eq. 6.9)
         with torch.no_grad():
@@ -475,13 +475,17 @@ class PaintingAgent(Method):
                      "reward": r0.mean(), "value": v0.detach().mean(), **{k: v.detach() for k, v in parts.items()}})
         return logs
 
-    def _update_direct(self, ctx, c0, t, img, mask, fm17, fm2, vgg_t, logs):
+    def _update_direct(self, ctx, c0, act, t, img, mask, fm17, fm2, vgg_t, logs):
         """Greedy (gamma = 0) and rollout updates: no critic; the actor's loss is -sum_h gamma^h R_h
         over ``rollout_steps`` bundles (1 for greedy) painted from the replayed state through the
         differentiable renderer, the reward of Eq. 6.4-6.8 itself."""
         c = self.model_cfg
         horizon = 1 if c.trainer == "greedy" else c.rollout_steps
         joint = c.joint_attention and self.attention is not None
+        if self.disc is not None:            # LTP's reward: its WGAN-GP discriminator learns first
+            with torch.no_grad():
+                c1 = step_canvas(self.renderer, c0, act, c.bundle)[0]     # the replayed transition
+            logs.update(self._gan_step(ctx, img, c1))
         canvas, total, parts = c0, 0.0, {}
         for h in range(horizon):
             f0 = self.focus(canvas)
