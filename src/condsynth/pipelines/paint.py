@@ -340,7 +340,6 @@ class PaintingPipeline(Pipeline):
         c = agent.model_cfg
         S, k = c.size, c.bundle
         H, W = target.shape[-2:]
-        L = max(H, W)
         canvas = torch.zeros_like(target)
         n_global, n_rest, gy, gx = _grid(n, H, W, k)
         n_patch = gy * gx
