@@ -139,3 +139,20 @@ def test_ltp_baseline_on_the_greedy_trainer_trains_its_discriminator():
     for _ in range(4):
         logs = m.training_step(next(loader), fake_context(m, opts))
     assert "loss_disc" in logs and np.isfinite(float(logs["loss_actor"]))
+
+
+def test_patch_strokes_map_to_the_same_pixels_on_the_full_canvas():
+    from condsynth.pipelines.paint import _grid, rescale_thickness, to_canvas
+    p = strokes(5, seed=7).float()
+    p[:, 6:10:2] *= 0.3
+    st = torch.cat([p, torch.rand(5, 3)], 1)
+    full = to_canvas(st, 16, 32, 32, 32, 48, 80, 32)         # the 32x32 patch at row 16, column 32
+    big = render_hard(full, 48, 80)
+    assert torch.allclose(big[:, 16:48, 32:64], render_hard(p, 32), atol=1e-6)
+    # a quarter global, the rest on ~n/100 near-square patches
+    assert _grid(400, 128, 128) == (100, 300, 2, 2)
+    assert _grid(10, 64, 64) == (10, 0, 0, 0)
+    # thickness found on a 128 canvas keeps its pixel radius on a 512 one
+    z = torch.tensor([[0.0] * 6 + [0.2, 1.0, 0.1, 1.0]])
+    r128 = 1 + 64 * z[0, 6]
+    assert torch.isclose(1 + 256 * rescale_thickness(z, 128, 512)[0, 6], r128 * 4)
