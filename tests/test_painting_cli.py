@@ -112,8 +112,11 @@ def test_bad_output_suffix_and_bad_checkpoint(photo, tiny_agent, tmp_path, capsy
     assert code == 2 and "checkpoint" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("kind", ["1x1", "cmyk", "16bit", "rgba", "palette", "gray", "large"])
-def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
+KINDS = ["1x1", "cmyk", "16bit", "rgba", "palette", "gray", "large"]
+
+
+def unusual_image(kind, tmp_path):
+    """An image file of an unusual kind: 1x1, CMYK, 16-bit, alpha, palette, grey, 12 Mpx."""
     p = tmp_path / f"{kind}.png"
     rng = np.random.default_rng(1)
     if kind == "1x1":
@@ -132,6 +135,12 @@ def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
         Image.fromarray(rng.integers(0, 255, (20, 30), dtype=np.uint8)).save(p)
     else:
         Image.new("RGB", (4000, 3000), (90, 120, 200)).save(p)
+    return p
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
+    p = unusual_image(kind, tmp_path)
     out = tmp_path / "p.png"
     code, err = run(["paint", str(p), "-n", "5", "--iters", "3", "--out", str(out), "--checkpoint", str(tiny_agent)],
                     capsys)
@@ -268,3 +277,14 @@ def test_bad_size_refine_detail_are_one_line(flags, msg, analytic_agent, photo, 
     code, err = run(["paint", str(photo), "--mode", "agent", "--checkpoint", str(analytic_agent),
                      "--out", str(tmp_path / "o.png"), *flags], capsys)
     assert code == 2 and msg in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unusual_images_painted_by_the_analytic_agent_keep_their_shape(kind, analytic_agent, tmp_path, capsys):
+    p = unusual_image(kind, tmp_path)
+    out = tmp_path / "p.png"
+    code, err = run(["paint", str(p), "-n", "25", "--mode", "agent", "--out", str(out),
+                     "--checkpoint", str(analytic_agent)], capsys)
+    assert code == 0, err
+    want = {"1x1": (1, 1), "large": (768, 1024)}.get(kind, (20, 30))    # the photo's own size, at most 1024
+    assert np.asarray(Image.open(out)).shape[:2] == want

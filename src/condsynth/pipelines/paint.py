@@ -186,8 +186,8 @@ def _grid(n: int, H: int, W: int, k: int = 5):
     if n_rest <= 0:
         return n_global, 0, 0, 0
     cells = max(1, round(n_rest / 75))
-    gx = max(1, min(cells, round(math.sqrt(cells * W / H))))
-    return n_global, n_rest, max(1, round(cells / gx)), gx
+    gx = max(1, min(cells, W, round(math.sqrt(cells * W / H))))
+    return n_global, n_rest, max(1, min(H, round(cells / gx))), gx
 
 
 def rescale_thickness(strokes: torch.Tensor, ref_from: int, ref_to: int) -> torch.Tensor:
@@ -373,13 +373,13 @@ class PaintingPipeline(Pipeline):
         run(boxes, [n_global], (0.0, 0.5) if n_patch else (0.0, 1.0))
         if n_patch:
             err = (canvas - target).pow(2).mean(1, keepdim=True)
-            sal = agent.masks.masks(target, None, min(H, W), c.focus_size)[0] if detail > 0 else None
+            sal = resize_hw(agent.masks.masks(resize_hw(target, S), None, S, c.focus_size)[0], (H, W)) \
+                if detail > 0 else None
             weights = []
             for y, x, h, w in patches:
                 e = float(err[..., y:y + h, x:x + w].mean())
                 if sal is not None:
-                    sm = resize_hw(sal, (H, W)) if sal.shape[-2:] != (H, W) else sal
-                    e = e * float(sm[..., y:y + h, x:x + w].mean() + 1e-3)
+                    e = e * float(sal[..., y:y + h, x:x + w].mean() + 1e-3)
                 weights.append(e)
             wsum = sum(weights) or 1.0
             share = [(1 - detail) / len(patches) + detail * wi / wsum for wi in weights]
