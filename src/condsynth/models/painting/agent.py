@@ -57,6 +57,7 @@ class PaintingAgentConfig:
     # "analytic": the analytic renderer (models/painting/analytic_renderer.py), nothing to load
     renderer: str = "painting-renderer"
     renderer_segments: int = bounded(12, 1, 100)         # capsule pieces of the analytic renderer's soft version
+    renderer_edge: float = bounded(0.4, 0.05, 20.0)      # its sigmoid edge (2x-canvas px); wider: gradients reach further
     # networks
     attention: bool = True              # attention module + focused canvas in the actor's input
     actor_width: int = bounded(64, 1, 1024)               # ResNet-18 first-stage width (paper: 64)
@@ -137,7 +138,7 @@ class PaintingAgent(Method):
         if c.init_thickness > 0:
             init_stroke_bias(self.actor.fc, c.bundle, c.init_thickness, c.init_opacity)
         if c.renderer == ANALYTIC:
-            self.renderer = AnalyticRenderer(size=c.size, segments=c.renderer_segments)
+            self.renderer = AnalyticRenderer(size=c.size, segments=c.renderer_segments, edge=c.renderer_edge)
         self.attention = AttentionModule(c.attention_width, c.attention_unet_width, c.attention_res_blocks,
                                          size=c.focus_size) if c.attention else None
         self.register_buffer("coords", coord_planes(c.net_input_size))
