@@ -4,6 +4,8 @@
 
 1. Renderer: MSE against the CPU rasteriser on 2,048 held-out random strokes (seed 1; training
    used seed 0), for the weights as shipped.
+   ``--renderers-only``: forward and forward+backward strokes/s of the analytic renderer at 64^2
+   and 128^2 beside the neural renderer (128^2), 80 strokes per batch.
 2. Speed (one thread): strokes per second of the CPU rasteriser and of the neural renderer
    (alpha maps for 400 strokes), and of painting 400 strokes at 128x128 with the agent (actor +
    renderer + compositing), measured in the same run.
@@ -59,6 +61,37 @@ def renderer_mse(renderer, n: int = 2048, seed: int = 1) -> float:
     return float(torch.cat(errs).mean())
 
 
+def renderer_speed(neural=None, sizes=(64, 128), n: int = 80, repeats: int = 3) -> dict:
+    """Forward and forward+backward strokes/s of the analytic renderer (soft capsule chain) at
+    each size, and of a neural renderer at its own size, for a batch of ``n`` random strokes
+    (the greedy trainer's 16 canvases x 5 strokes); the best of ``repeats`` runs."""
+    from condsynth.models.painting.analytic_renderer import AnalyticRenderer
+
+    p = torch.from_numpy(np.random.default_rng(0).random((n, 10)).astype(np.float32))
+    nets = {f"analytic_{s}": (AnalyticRenderer(size=s), s) for s in sizes}
+    if neural is not None:
+        nets[f"neural_{neural.cfg.size}"] = (neural, neural.cfg.size)
+    out = {}
+    for name, (net, _) in nets.items():
+        with torch.no_grad():
+            net(p[:4])
+            fwd = min(_timed(lambda: net(p)) for _ in range(repeats))
+
+        def fb():
+            q = p.clone().requires_grad_(True)
+            net(q).sum().backward()
+        fb()
+        both = min(_timed(fb) for _ in range(repeats))
+        out[name] = {"forward_strokes_per_s": n / fwd, "forward_backward_strokes_per_s": n / both}
+    return out
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def speed(painter: Painter, target_path) -> dict:
     rng = np.random.default_rng(0)
     strokes = rng.random((400, 13)).astype(np.float32)
@@ -101,8 +134,20 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=30, help="optimisation steps per group of 20 strokes")
     ap.add_argument("--photos", default="grace_hopper,china,flower")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--renderers-only", action="store_true",
+                    help="only the analytic vs neural renderer speeds (strokes/s at 64^2 and 128^2)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
+    if a.renderers_only:
+        neural = Painter.from_pretrained(default_checkpoint("optimize")).renderer
+        res = renderer_speed(neural)
+        for k, v in res.items():
+            print(f"{k:14s} forward {v['forward_strokes_per_s']:7.0f} strokes/s   "
+                  f"forward+backward {v['forward_backward_strokes_per_s']:7.0f} strokes/s")
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(a.out) / "renderer_speed.json", json.dumps(res, indent=1))
+        return
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     # the bundled defaults: the agent with its own renderer, the best renderer for optimisation

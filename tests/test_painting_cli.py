@@ -112,8 +112,11 @@ def test_bad_output_suffix_and_bad_checkpoint(photo, tiny_agent, tmp_path, capsy
     assert code == 2 and "checkpoint" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("kind", ["1x1", "cmyk", "16bit", "rgba", "palette", "gray", "large"])
-def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
+KINDS = ["1x1", "cmyk", "16bit", "rgba", "palette", "gray", "large"]
+
+
+def unusual_image(kind, tmp_path):
+    """An image file of an unusual kind: 1x1, CMYK, 16-bit, alpha, palette, grey, 12 Mpx."""
     p = tmp_path / f"{kind}.png"
     rng = np.random.default_rng(1)
     if kind == "1x1":
@@ -132,6 +135,12 @@ def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
         Image.fromarray(rng.integers(0, 255, (20, 30), dtype=np.uint8)).save(p)
     else:
         Image.new("RGB", (4000, 3000), (90, 120, 200)).save(p)
+    return p
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unusual_images_are_painted(kind, tiny_agent, tmp_path, capsys):
+    p = unusual_image(kind, tmp_path)
     out = tmp_path / "p.png"
     code, err = run(["paint", str(p), "-n", "5", "--iters", "3", "--out", str(out), "--checkpoint", str(tiny_agent)],
                     capsys)
@@ -199,3 +208,83 @@ def test_export_of_the_bundled_agent_paints_through_the_cli(photo, tmp_path, cap
     again = PaintingPipeline.from_pretrained(export)(photo, strokes=15, mode="agent").canvas
     np.testing.assert_array_equal(bundled, again)
     assert np.asarray(Image.open(out)).shape == (128, 128, 3)
+
+
+# ------------------------------------------------------------ the analytic agent: any size, exact SVG
+
+@pytest.fixture(scope="module")
+def analytic_agent(tmp_path_factory):
+    """A tiny untrained 32x32 agent with the analytic renderer and closed-form colours."""
+    from condsynth.config import to_dict
+    from condsynth.data.painting import PaintingDataConfig
+    from condsynth.io.checkpoint import write_checkpoint
+    torch.manual_seed(0)
+    cfg = P.PaintingAgentConfig(renderer="analytic", color="closed_form", trainer="greedy", init_thickness=0.3,
+                                size=32, focus_size=16, net_input_size=32, max_step=4, actor_width=4,
+                                attention_width=8, attention_unet_width=4, attention_res_blocks=1,
+                                feature_mask="saliency", vgg_weight=0.0, renderer_segments=4)
+    agent = prepare_training(P.PaintingAgent(cfg, PaintingDataConfig(size=32)))
+    w = {f"{name}.{k}": v for name, net in agent.networks().items() for k, v in net.state_dict().items()}
+    root = tmp_path_factory.mktemp("analytic")
+    return write_checkpoint(root / "agent", {"config": {"method": "painting_agent", "model": to_dict(cfg),
+                                                        "data": {"size": 32}}, "step": 0}, w)
+
+
+def svg_raster(path, h, w):
+    """Point-sample the disc masks of an exact SVG at the 2x-canvas pixel centres, 2x2 means."""
+    import re
+    text = path.read_text()
+    canvas = np.zeros((h, w, 3))
+    ys, xs = (np.mgrid[0:2 * h, 0:2 * w] + 0.5) / 2
+    for body, col in re.findall(r'<mask id="m\d+"[^>]*>(.*?)</mask><rect [^>]*fill="#(\w{6})"', text, re.S):
+        m = np.zeros((2 * h, 2 * w))
+        for cx, cy, r, g in re.findall(r'cx="([\d.]+)" cy="([\d.]+)" r="([\d.]+)" fill="rgb\((\d+),', body):
+            m[(xs - float(cx)) ** 2 + (ys - float(cy)) ** 2 <= float(r) ** 2] = int(g) / 255
+        a = m.reshape(h, 2, w, 2).mean((1, 3))[..., None]
+        rgb = np.array([int(col[i:i + 2], 16) for i in (0, 2, 4)]) / 255
+        canvas = a * rgb + (1 - a) * canvas
+    return canvas
+
+
+def test_analytic_agent_keeps_aspect_ratio_and_its_svg_is_the_raster(analytic_agent, tmp_path, capsys):
+    src = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (30, 45, 3), dtype=np.uint8)).save(src)
+    out, svg, js = tmp_path / "p.png", tmp_path / "p.svg", tmp_path / "p.json"
+    code, err = run(["paint", str(src), "--strokes", "30", "--mode", "agent", "--size", "60", "--out", str(out),
+                     "--checkpoint", str(analytic_agent), "--svg", str(svg), "--json", str(js),
+                     "--animation", str(tmp_path / "a.gif")], capsys)
+    assert code == 0, err
+    img = np.asarray(Image.open(out), np.float64) / 255
+    assert img.shape == (40, 60, 3)                                # 45x30 -> long side 60, ratio kept
+    from condsynth.io.strokes import load_strokes_json
+    st = load_strokes_json(js)
+    assert st.shape == (30, 13)
+    assert np.abs(svg_raster(svg, 40, 60) - img).max() < 0.02       # the SVG draws the raster (8-bit, 3-digit v)
+    # the default size is the photo's own; refine runs; the photo is painted better than black
+    from condsynth.pipelines.paint import PaintingPipeline
+    pipe = PaintingPipeline.from_pretrained(analytic_agent)
+    r0 = pipe.paint(src, 20, mode="agent")
+    assert r0.canvas.shape == (30, 45, 3) and len(r0.frames) == 4
+    r1 = pipe.paint(src, 20, mode="agent", refine=3)
+    assert r1.mode == "agent+optimize" and r1.mse < float(np.mean(r1.target ** 2))
+
+
+@pytest.mark.parametrize("flags,msg", [(["--size", "0"], "--size must be"), (["--size", "100000"], "--size must be"),
+                                       (["--size", "abc"], "--size must be"), (["--refine", "-1"], "--refine must be"),
+                                       (["--detail", "2"], "--detail must be"), (["--strokes", "0"], "positive"),
+                                       (["--strokes", "-5"], "positive")])
+def test_bad_size_refine_detail_are_one_line(flags, msg, analytic_agent, photo, tmp_path, capsys):
+    code, err = run(["paint", str(photo), "--mode", "agent", "--checkpoint", str(analytic_agent),
+                     "--out", str(tmp_path / "o.png"), *flags], capsys)
+    assert code == 2 and msg in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unusual_images_painted_by_the_analytic_agent_keep_their_shape(kind, analytic_agent, tmp_path, capsys):
+    p = unusual_image(kind, tmp_path)
+    out = tmp_path / "p.png"
+    code, err = run(["paint", str(p), "-n", "25", "--mode", "agent", "--out", str(out),
+                     "--checkpoint", str(analytic_agent)], capsys)
+    assert code == 0, err
+    want = {"1x1": (1, 1), "large": (768, 1024)}.get(kind, (20, 30))    # the photo's own size, at most 1024
+    assert np.asarray(Image.open(out)).shape[:2] == want

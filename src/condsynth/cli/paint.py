@@ -30,6 +30,14 @@ def add_parser(subparsers) -> None:
                         "or agent+optimize")
     p.add_argument("--divide", type=int, default=1, metavar="D",
                    help="paint a (D*128)^2 canvas as D x D patches with smoothed seams (default 1)")
+    p.add_argument("--size", default=None, metavar="PX",
+                   help="long side of the painting in pixels, aspect ratio kept (default: the photo's own, "
+                        "at most 1024); agents with the analytic renderer only")
+    p.add_argument("--refine", default="0", metavar="N",
+                   help="after the agent, N Adam steps per group of 20 strokes through the renderer (default 0)")
+    p.add_argument("--detail", default="0.5", metavar="D",
+                   help="0 to 1: how much the patch strokes follow the error weighted by the feature mask "
+                        "(1) rather than being shared evenly (0); default 0.5")
     p.add_argument("--checkpoint", default=None,
                    help="an export, run or checkpoint of a painting agent or renderer (default: the bundled "
                         "'painting-renderer' for --mode optimize, the bundled agent 'painting' otherwise)")
@@ -68,6 +76,16 @@ def _check_outputs(args: argparse.Namespace, checkpoint: str) -> None:
             check_output(path, inputs=inputs, overwrite=args.overwrite)
 
 
+def _whole(value: str, flag: str, lo: int, hi: int) -> int:
+    try:
+        ok = float(value) == int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not lo <= int(float(value)) <= hi:
+        raise UserError(f"{flag} must be a whole number from {lo} to {hi}, got {value!r}")
+    return int(float(value))
+
+
 def run(args: argparse.Namespace) -> int:
     from condsynth.pipelines.paint import check_strokes
     try:
@@ -87,6 +105,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--divide must be from 1 to 16, got {args.divide}")
     if not Path(args.image).exists():
         raise UserError(f"{args.image}: file not found")
+    from condsynth.pipelines.paint import MAX_SIDE
+    size = _whole(args.size, "--size", 8, MAX_SIDE) if args.size is not None else None
+    refine = _whole(args.refine, "--refine", 0, 10_000)
+    try:
+        detail = float(args.detail)
+    except ValueError:
+        detail = float("nan")
+    if not 0.0 <= detail <= 1.0:
+        raise UserError(f"--detail must be a number from 0 to 1, got {args.detail!r}")
 
     import torch
 
@@ -95,11 +122,15 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     painter = PaintingPipeline.from_pretrained(args.checkpoint or default_checkpoint(args.mode))
     _check_outputs(args, painter.source)
+    if (size is not None or refine) and not painter.analytic:
+        raise UserError(f"{painter.source}: --size and --refine need an agent with the analytic renderer")
+    extra = {"size": size, "refine": refine, "detail": detail} if painter.analytic else {}
     result = painter.paint(args.image, n, mode=args.mode, divide=args.divide, record_every=args.record_every,
-                           optimize_iters=args.iters, seed=args.seed)
+                           optimize_iters=args.iters, seed=args.seed, **extra)
     result.save(args.out, animation=args.animation, svg=args.svg, json_path=args.json_path)
     if args.contact_sheet:
         contact_sheet(result.frames, args.contact_sheet, columns=10, every=max(1, len(result.frames) // 40))
-    print(f"{args.out}: {n} strokes ({args.mode}), {result.seconds:.2f} s, "
+    h, w = result.canvas.shape[:2]
+    print(f"{args.out}: {w}x{h}, {n} strokes ({result.mode}), {result.seconds:.2f} s, "
           f"{n / max(result.seconds, 1e-9):.0f} strokes/s, MSE to the resized target {result.mse:.5f}")
     return 0

@@ -33,6 +33,7 @@ import torch
 
 from condsynth.config import bounded
 from condsynth.data import rng_for, split_key
+from condsynth.data.synth.strokes import paint_strokes_cpu
 from condsynth.data.transforms import resize
 from condsynth.errors import UserError
 from condsynth.io.images import list_images, read_image
@@ -193,11 +194,40 @@ class PhotoCrops(torch.utils.data.Dataset):
         return target_item(crop, None, self.size, bool(rng.random() < 0.5))
 
 
+class RandomStrokeTargets(torch.utils.data.Dataset):
+    """Targets made of strokes (Paint Transformer's trick: exactly paintable, no dataset): item
+    ``i`` draws from ``(seed, i)`` a flat background colour and 5-50 random strokes, thick to thin,
+    with random colours, rasterised at ``size``."""
+
+    def __init__(self, length: int = 100_000, seed: int = 0, size: int = 128):
+        self.length, self.seed, self.size = length, seed, size
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, key):
+        i = split_key(key)[0]
+        rng = np.random.default_rng([self.seed, i, 313])
+        n = int(rng.integers(5, 51))
+        st = rng.random((n, 13))
+        z = np.sort(rng.uniform(0.0, 0.45, n))[::-1]               # coarse to fine
+        st[:, 6] = z * rng.uniform(0.6, 1.0, n)
+        st[:, 8] = z * rng.uniform(0.6, 1.0, n)
+        st[:, 7] = rng.uniform(0.5, 1.0, n)
+        st[:, 9] = rng.uniform(0.5, 1.0, n)
+        mid = 0.5 * (st[:, 0:2] + st[:, 4:6])                      # shorter strokes: P2 near P0
+        st[:, 4:6] = np.clip(st[:, 0:2] + (st[:, 4:6] - st[:, 0:2]) * rng.uniform(0.1, 0.6, (n, 1)), 0, 1)
+        st[:, 2:4] = np.clip(mid + rng.normal(0, 0.1, (n, 2)), 0, 1)
+        bg = np.ones((self.size, self.size, 3), np.float32) * rng.random(3).astype(np.float32)
+        img = paint_strokes_cpu(st, bg, self.size)
+        return target_item((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), None, self.size)
+
+
 @dataclass
 class PaintingDataConfig:
     """Where episode targets come from. ``sources`` mixes datasets item by item (round robin)."""
 
-    sources: list[str] = field(default_factory=lambda: ["synthetic"])  # synthetic|skimage|folder|celebahq|cub
+    sources: list[str] = field(default_factory=lambda: ["synthetic"])  # synthetic|skimage|strokes|folder|celebahq|cub
     root: Optional[str] = None          # folder / CelebAMask-HQ root / CUB root
     seg_root: Optional[str] = None      # CUB segmentations (default ROOT/../segmentations)
     size: int = bounded(128, 8, 4096)
@@ -232,6 +262,8 @@ def build_painting_dataset(cfg: PaintingDataConfig, split: str = "train") -> tor
             parts.append(SyntheticPaintWorld(cfg.length, seed, cfg.size, cfg.flip and split == "train"))
         elif src == "skimage":
             parts.append(PhotoCrops(skimage_photos(), cfg.length, seed, cfg.size))
+        elif src == "strokes":
+            parts.append(RandomStrokeTargets(cfg.length, seed, cfg.size))
         elif src == "folder":
             if not cfg.root:
                 raise UserError("data.root is required for source 'folder'")
@@ -242,9 +274,9 @@ def build_painting_dataset(cfg: PaintingDataConfig, split: str = "train") -> tor
         elif src == "cub":
             parts.append(CUBTargets(cfg.root, split, cfg.size, cfg.flip and split == "train", cfg.seg_root))
         else:
-            raise UserError(f"data.sources: unknown source '{src}' (synthetic, skimage, folder, celebahq, cub)")
+            raise UserError(f"data.sources: unknown source '{src}' (synthetic, skimage, strokes, folder, celebahq, cub)")
     if not parts:
         raise UserError("data.sources is empty")
-    length = cfg.length if any(isinstance(p, (SyntheticPaintWorld, PhotoCrops)) for p in parts) \
+    length = cfg.length if any(isinstance(p, (SyntheticPaintWorld, PhotoCrops, RandomStrokeTargets)) for p in parts) \
         else sum(len(p) for p in parts)
     return parts[0] if len(parts) == 1 else Mixture(parts, length)

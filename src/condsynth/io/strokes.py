@@ -24,13 +24,30 @@ def stroke_radius_px(z, canvas_size: int):
     return (1.0 + (2 * canvas_size) / 4 * np.asarray(z)) / 2.0
 
 
-def save_svg(strokes: np.ndarray, path, width: int, height: int, segments: int = 12) -> Path:
+def save_svg(strokes: np.ndarray, path, width: int, height: int, segments: int = 12, discs=None) -> Path:
     """Strokes as SVG: each Bezier is cut into ``segments`` round-capped lines whose width and
     opacity follow the stroke's (z, v) interpolation; a stroke is one group so that its own
-    overlaps do not add up. Black background, as the canvas starts."""
+    overlaps do not add up. Black background, as the canvas starts.
+
+    ``discs`` (per stroke an ``M x 4`` array of (cx, cy, radius, value) in pixels, from
+    ``models.painting.analytic_renderer.stroke_discs``) draws the strokes exactly as the hard
+    raster does instead: each stroke is a rectangle of its colour through a mask of its discs,
+    later discs painted over earlier ones with grey level = value, so the mask is the alpha."""
     lines = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}">', f'<rect width="{width}" height="{height}" fill="black"/>']
     size = max(width, height)
+    if discs is not None:
+        for i, (s, d) in enumerate(zip(np.asarray(strokes, np.float64).reshape(-1, len(FIELDS)), discs)):
+            col = "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in s[10:13])
+            lines.append(f'<mask id="m{i}" maskUnits="userSpaceOnUse" x="0" y="0" width="{width}" height="{height}">')
+            for cx, cy, r, v in d:
+                g = int(round(v * 255))
+                lines.append(f'<circle cx="{cx:.2f}" cy="{cy:.2f}" r="{r:.2f}" fill="rgb({g},{g},{g})"/>')
+            lines.append(f'</mask><rect width="{width}" height="{height}" fill="{col}" mask="url(#m{i})"/>')
+        lines.append("</svg>")
+        path = Path(path)
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        return path
     for s in np.asarray(strokes, np.float64).reshape(-1, len(FIELDS)):
         x0, y0, x1, y1, x2, y2, z0, v0, z1, v1, r, g, b = s
         col = "#%02x%02x%02x" % tuple(int(round(c * 255)) for c in (r, g, b))

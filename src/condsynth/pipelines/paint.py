@@ -56,6 +56,7 @@ class PaintResult:
     frames: list = field(default_factory=list)   # (strokes so far, H x W x 3 uint8)
     seconds: float = 0.0
     mode: str = "agent"
+    exact: bool = False                     # drawn by the hard analytic discs: the SVG draws them exactly
 
     @property
     def mse(self) -> float:
@@ -66,7 +67,8 @@ class PaintResult:
         if animation:
             save_animation(self.frames, animation, fps)
         if svg:
-            save_svg(self.strokes, svg, self.canvas.shape[1], self.canvas.shape[0])
+            h, w = self.canvas.shape[:2]
+            save_svg(self.strokes, svg, w, h, discs=P.stroke_discs(self.strokes, h, w) if self.exact else None)
         if json_path:
             save_strokes_json(self.strokes, json_path, self.canvas.shape[1], self.canvas.shape[0], self.mode)
 
@@ -113,6 +115,34 @@ def load_target(image, size: int) -> torch.Tensor:
     return torch.from_numpy(np.array(img, np.float32) / 255.0).permute(2, 0, 1)[None]
 
 
+MAX_SIDE = 4096                 # the longest output side --size accepts
+DEFAULT_MAX_SIDE = 1024         # without --size: the photo's own long side, up to this
+
+
+def output_size(photo_hw, size=None) -> tuple[int, int]:
+    """(H, W) of the painting: the photo's aspect ratio, the long side ``size`` (default the
+    photo's own, at most :data:`DEFAULT_MAX_SIDE`)."""
+    h, w = photo_hw
+    if size is None:
+        long = min(max(h, w), DEFAULT_MAX_SIDE)
+    else:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 8 <= size <= MAX_SIDE:
+            raise UserError(f"size must be a whole number of pixels from 8 to {MAX_SIDE}, got {size!r}")
+        long = int(size)
+    k = long / max(h, w)
+    return max(1, round(h * k)), max(1, round(w * k))
+
+
+def load_photo(image, size=None) -> torch.Tensor:
+    """Any image input -> ``1 x 3 x H x W`` in [0, 1] at :func:`output_size`, aspect ratio kept."""
+    img = Image.fromarray(to_rgb_uint8(image))
+    oh, ow = output_size((img.height, img.width), size)
+    if max(img.size) > 4 * max(oh, ow):
+        img.thumbnail((4 * ow, 4 * oh), Image.BOX)
+    img = img.resize((ow, oh), Image.BICUBIC if img.width < ow else Image.LANCZOS)
+    return torch.from_numpy(np.array(img, np.float32) / 255.0).permute(2, 0, 1)[None]
+
+
 def check_strokes(n) -> int:
     try:
         ok = float(n) == int(n)
@@ -139,6 +169,50 @@ def _strokes_to_global(strokes: torch.Tensor, i: int, j: int, d: int) -> torch.T
     return s
 
 
+def resize_hw(x: torch.Tensor, size) -> torch.Tensor:
+    """Bilinear (antialiased when shrinking) resize of ``B x C x H x W`` to ``size`` (int: square)."""
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) == hw:
+        return x
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False,
+                         antialias=hw[0] < x.shape[-2] or hw[1] < x.shape[-1])
+
+
+def _grid(n: int, H: int, W: int, k: int = 5):
+    """How ``n`` strokes are split: (global strokes, patch strokes, rows, columns): a quarter on
+    the whole picture, the rest on a grid of about n/100 near-square patches (~75 strokes each)."""
+    n_global = n if n < 4 * k else max(k, n // 4)
+    n_rest = n - n_global
+    if n_rest <= 0:
+        return n_global, 0, 0, 0
+    cells = max(1, round(n_rest / 75))
+    gx = max(1, min(cells, W, round(math.sqrt(cells * W / H))))
+    return n_global, n_rest, max(1, min(H, round(cells / gx))), gx
+
+
+def rescale_thickness(strokes: torch.Tensor, ref_from: int, ref_to: int) -> torch.Tensor:
+    """Strokes found on a canvas of long side ``ref_from``, with the same pixel-relative radius on
+    one of long side ``ref_to``: radius 1 + (ref/2) z on the 2x canvas, scaled by ref_to / ref_from."""
+    if ref_from == ref_to:
+        return strokes
+    s = strokes.clone()
+    r = (1 + ref_from / 2 * s[..., 6:10:2]) * (ref_to / ref_from)
+    s[..., 6:10:2] = ((r - 1) / (ref_to / 2)).clamp(0, 1)
+    return s
+
+
+def to_canvas(st: torch.Tensor, y: int, x: int, h: int, w: int, H: int, W: int, S: int) -> torch.Tensor:
+    """Strokes ``n x 13`` painted on an ``S x S`` view of the box (y, x, h, w) of an ``H x W``
+    canvas -> the same strokes in the canvas's coordinates: positions through the 2x-canvas
+    pixel grids, radius scaled by the box's size over S (geometric mean of the two axes)."""
+    s = st.clone()
+    s[:, 0:6:2] = (2 * x + st[:, 0:6:2] * (2 * w - 1)) / (2 * W - 1)
+    s[:, 1:6:2] = (2 * y + st[:, 1:6:2] * (2 * h - 1)) / (2 * H - 1)
+    scale = math.sqrt(h * w) / S
+    s[:, 6:10:2] = (((1 + S / 2 * st[:, 6:10:2]) * scale - 1) / (max(H, W) / 2)).clamp(0, 1)
+    return s
+
+
 class PaintingPipeline(Pipeline):
     """Paints images with a renderer and (optionally) a trained actor.
 
@@ -162,15 +236,24 @@ class PaintingPipeline(Pipeline):
 
     def __call__(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
                  record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
-                 seed: int = 0) -> PaintResult:
+                 seed: int = 0, **kw) -> PaintResult:
         """Paint ``image`` with ``strokes`` strokes; see the module docstring for the modes."""
-        return self.paint(image, strokes, mode, divide, record_every, optimize_iters, optimize_group, seed)
+        return self.paint(image, strokes, mode, divide, record_every, optimize_iters, optimize_group, seed, **kw)
+
+    @property
+    def analytic(self) -> bool:
+        """Whether the renderer draws any size (the analytic renderer): then the painting keeps
+        the photo's aspect ratio and size (:meth:`paint_any_size`)."""
+        return hasattr(self.renderer, "render")
 
     # -- painting
     def paint(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
               record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
-              seed: int = 0) -> PaintResult:
+              seed: int = 0, size: Optional[int] = None, refine: int = 0, detail: float = 0.5) -> PaintResult:
         n = check_strokes(strokes)
+        if self.analytic and self.agent is not None:
+            return self.paint_any_size(image, n, mode, size, refine, detail, record_every, optimize_group, seed,
+                                       optimize_iters)
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
         if mode != "optimize" and self.agent is None:  # a renderer-only checkpoint
@@ -191,6 +274,120 @@ class PaintingPipeline(Pipeline):
         secs = time.perf_counter() - t0
         return PaintResult(canvas[0].permute(1, 2, 0).numpy().astype(np.float32),
                            target_big[0].permute(1, 2, 0).numpy(), st[0].numpy(), frames, secs, mode)
+
+    def paint_any_size(self, image, n: int, mode: str = "agent", size=None, refine: int = 0,
+                       detail: float = 0.5, record_every: int = 5, group: int = 20, seed: int = 0,
+                       iters: int = 40) -> PaintResult:
+        """Paint at the photo's aspect ratio and ``size`` (long side) with the analytic renderer.
+
+        A quarter of the strokes go on the whole picture (the actor sees it at its training
+        size), the rest on a grid of patches about the training size's share of the budget
+        (~75 strokes each), every stroke drawn on ONE full-size canvas, so a stroke that crosses
+        a patch border just continues: no seams. ``detail`` in [0, 1] shares the patch strokes
+        out by the remaining error weighted by the saliency mask (1) or evenly (0). Colours are
+        the closed-form least-squares colours of the full-size target under each stroke. The
+        output is the exact hard-disc raster of the strokes, which the SVG draws too.
+        ``refine`` > 0: that many Adam steps per group of ``group`` strokes (agent+optimize).
+        ``mode="optimize"``: no agent, ``optimize_strokes`` with ``iters`` steps per group."""
+        if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or not 0 <= refine <= 10_000:
+            raise UserError(f"refine must be a whole number from 0 to 10000, got {refine!r}")
+        try:
+            detail = float(detail)
+        except (TypeError, ValueError):
+            detail = float("nan")
+        if not 0.0 <= detail <= 1.0:
+            raise UserError(f"detail must be a number from 0 to 1, got {detail!r}")
+        if mode == "agent+optimize" and refine == 0:
+            refine = 10
+        full = load_photo(image, size).to(self.device)
+        H, W = full.shape[-2:]
+        t0 = time.perf_counter()
+        frames: list = []
+        # strokes are found on a working canvas whose patches are about the agent's training size,
+        # then drawn at the output size (their coordinates are fractions of the canvas)
+        S = self.agent.model_cfg.size if self.agent is not None else 64
+        gy, gx = _grid(n, H, W, self.agent.model_cfg.bundle if self.agent is not None else 5)[2:]
+        lw = min(max(H, W), S * max(2, gx, gy))
+        target = resize_hw(full, (max(1, round(H * lw / max(H, W))), max(1, round(W * lw / max(H, W)))))
+        with torch.inference_mode(False), torch.no_grad(), seeded(seed, self.device):
+            if mode == "optimize":
+                with torch.enable_grad():
+                    strokes = optimize_strokes(self.renderer, target, n, group=group, iters=iters, seed=seed)[1]
+                refine = 0
+            else:
+                strokes = self._agent_strokes(target, n, detail)
+            if refine > 0:
+                with torch.enable_grad():
+                    _, strokes = optimize_strokes(self.renderer, target, n, init=strokes, group=group, iters=refine,
+                                                  seed=seed, lr=0.05)
+            strokes = rescale_thickness(strokes.detach(), max(target.shape[-2:]), max(H, W))
+            next_rec = [record_every]
+
+            def rec(count, cv):
+                if count >= next_rec[0] or count == n:
+                    frames.append((count, (np.clip(cv.transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)))
+                    while next_rec[0] <= count:
+                        next_rec[0] += record_every
+            canvas = P.paint_hard(strokes[0], H, W, callback=rec)[None]
+        secs = time.perf_counter() - t0
+        return PaintResult(canvas[0].permute(1, 2, 0).numpy().astype(np.float32),
+                           full[0].permute(1, 2, 0).cpu().numpy(), strokes[0].cpu().numpy(), frames, secs,
+                           "agent+optimize" if refine else mode, exact=True)
+
+    def _agent_strokes(self, target, n: int, detail: float) -> torch.Tensor:
+        """The actor's ``1 x n x 13`` strokes for a ``1 x 3 x H x W`` target (full-canvas coordinates)."""
+        agent = self.agent
+        c = agent.model_cfg
+        S, k = c.size, c.bundle
+        H, W = target.shape[-2:]
+        canvas = torch.zeros_like(target)
+        n_global, n_rest, gy, gx = _grid(n, H, W, k)
+        n_patch = gy * gx
+        boxes = [(0, 0, H, W)]
+        if n_patch:
+            ys = [round(i * H / gy) for i in range(gy + 1)]
+            xs = [round(j * W / gx) for j in range(gx + 1)]
+            patches = [(ys[i], xs[j], ys[i + 1] - ys[i], xs[j + 1] - xs[j]) for i in range(gy) for j in range(gx)]
+        out = []
+        fit = c.color == "closed_form"
+
+        def run(boxes, budgets, t_range):
+            nonlocal canvas
+            steps = -(-max(budgets) // k)
+            views_t = torch.cat([resize_hw(target[..., y:y + h, x:x + w], S) for y, x, h, w in boxes])
+            fm17, _ = agent.masks.masks(views_t, None, S, c.focus_size) \
+                if agent.masks.kind != "ground_truth" else (torch.ones_like(views_t[:, :1]), None)
+            for t in range(steps):
+                views_c = torch.cat([resize_hw(canvas[..., y:y + h, x:x + w], S) for y, x, h, w in boxes])
+                tt = (t_range[0] + (t_range[1] - t_range[0]) * t / steps) * c.max_step
+                a = agent.act(agent.actor, views_c, views_t, fm17, tt).view(len(boxes), k, -1)
+                for b, (y, x, h, w) in enumerate(boxes):
+                    take = min(k, budgets[b] - t * k)
+                    if take <= 0:
+                        continue
+                    st = to_canvas(a[b, :take], y, x, h, w, H, W, S)
+                    canvas, _, _, st = P.paint_bundle(self.renderer, canvas, st.reshape(1, -1), take,
+                                                      target if fit else None)
+                    out.append(st.view(take, -1))
+
+        run(boxes, [n_global], (0.0, 0.5) if n_patch else (0.0, 1.0))
+        if n_patch:
+            err = (canvas - target).pow(2).mean(1, keepdim=True)
+            sal = resize_hw(agent.masks.masks(resize_hw(target, S), None, S, c.focus_size)[0], (H, W)) \
+                if detail > 0 else None
+            weights = []
+            for y, x, h, w in patches:
+                e = float(err[..., y:y + h, x:x + w].mean())
+                if sal is not None:
+                    e = e * float(sal[..., y:y + h, x:x + w].mean() + 1e-3)
+                weights.append(e)
+            wsum = sum(weights) or 1.0
+            share = [(1 - detail) / len(patches) + detail * wi / wsum for wi in weights]
+            budgets = [int(n_rest * s_) for s_ in share]
+            for i in np.argsort(share)[::-1][:n_rest - sum(budgets)]:
+                budgets[int(i)] += 1
+            run(patches, budgets, (0.5, 1.0))
+        return torch.cat(out)[None]
 
     @staticmethod
     def _frame(canvas) -> np.ndarray:

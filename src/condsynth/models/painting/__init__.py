@@ -25,16 +25,26 @@ from condsynth.data.synth.strokes import (
     rasterize_strokes,
 )
 from condsynth.models.painting.agent import PaintingAgent, PaintingAgentConfig, paint_with_actor
+from condsynth.models.painting.analytic_renderer import AnalyticRenderer, paint_hard, render_hard, render_soft, stroke_discs
 from condsynth.models.painting.attention import AttentionModule, attention_loss
-from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, render_bundle, step_canvas
+from condsynth.models.painting.env import (
+    ReplayBuffer,
+    TargetStore,
+    closed_form_color,
+    composite,
+    paint_bundle,
+    render_bundle,
+    step_canvas,
+)
 from condsynth.models.painting.feature_masks import FeatureMasks
 from condsynth.models.painting.optimize import optimize_strokes
 from condsynth.models.painting.renderer import NeuralRenderer, RendererConfig, RendererMethod
 
 __all__ = [
-    "SHAPE_PARAMS", "STROKE_PARAMS", "AttentionModule", "FeatureMasks", "NeuralRenderer", "PaintingAgent",
+    "SHAPE_PARAMS", "STROKE_PARAMS", "AnalyticRenderer", "AttentionModule", "FeatureMasks", "NeuralRenderer", "PaintingAgent",
     "PaintingAgentConfig", "RendererConfig", "RendererDataConfig", "RendererMethod", "ReplayBuffer",
     "StrokeBank", "StrokeDataset", "TargetStore", "attention_loss", "composite",
     "optimize_strokes", "paint_strokes_cpu", "paint_with_actor", "rasterize_stroke", "rasterize_strokes",
-    "render_bundle", "step_canvas", "write_stroke_bank",
+    "render_bundle", "step_canvas", "write_stroke_bank", "paint_hard", "render_hard", "render_soft",
+    "stroke_discs", "closed_form_color", "paint_bundle",
 ]

@@ -33,8 +33,9 @@ from condsynth.errors import ConfigError
 from condsynth.losses.gan import gradient_penalty
 from condsynth.losses.reconstruction import MaskedRecon
 from condsynth.models.base import FrozenRef, Method
+from condsynth.models.painting.analytic_renderer import ANALYTIC, AnalyticRenderer
 from condsynth.models.painting.attention import AttentionModule, attention_loss
-from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, step_canvas
+from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, paint_bundle, step_canvas
 from condsynth.models.painting.feature_masks import FeatureMasks
 from condsynth.models.painting.renderer import RendererMethod
 from condsynth.nn.blocks import coord_planes, resize, soft_update
@@ -52,8 +53,11 @@ class PaintingAgentConfig:
     focus_size: int = bounded(64, 4, 4096)                # attention / focus-reward resolution
     bundle: int = bounded(5, 1, 64)                     # k strokes per action
     max_step: int = bounded(80, 1, 1000000)                  # T_max: 80 steps = 400 strokes (LTP CelebA default: 40)
-    # the frozen renderer H_r: a painting_renderer run, checkpoint or export, or a bundled name
+    # the frozen renderer H_r: a painting_renderer run, checkpoint or export, or a bundled name;
+    # "analytic": the analytic renderer (models/painting/analytic_renderer.py), nothing to load
     renderer: str = "painting-renderer"
+    renderer_segments: int = bounded(12, 1, 100)         # capsule pieces of the analytic renderer's soft version
+    renderer_edge: float = bounded(0.4, 0.05, 20.0)      # its sigmoid edge (2x-canvas px); wider: gradients reach further
     # networks
     attention: bool = True              # attention module + focused canvas in the actor's input
     actor_width: int = bounded(64, 1, 1024)               # ResNet-18 first-stage width (paper: 64)
@@ -89,6 +93,21 @@ class PaintingAgentConfig:
     joint_attention: bool = True        # thesis: attention module and actor optimised jointly
                                         # (the actor's loss also trains the attention module
                                         # through the focused canvas); false: L_rec only (spec [R])
+    # how the actor learns (docs/painting.md, "trainers"): ddpg is the thesis (Eq. 6.9); greedy
+    # is gamma = 0 without a critic, the actor's loss -R(s, mu(s)) through the renderer; rollout
+    # unrolls rollout_steps bundles from replayed states and takes -sum gamma^h R_h
+    trainer: Literal["ddpg", "greedy", "rollout"] = "ddpg"
+    rollout_steps: int = bounded(4, 1, 100)
+    # R_m and R_focus divided per image by their value on a blank canvas (initial, LTP's ini_dis)
+    # or before the step (current: the relative improvement, so late steps weigh as much as early ones)
+    reward_norm: Literal["none", "initial", "current"] = "none"
+    # colour of a stroke: the actor's, or the least-squares colour of the target under its alpha
+    color: Literal["actor", "closed_form"] = "actor"
+    # > 0: the actor's last-layer bias starts the strokes at this thickness z and opacity v
+    init_thickness: float = bounded(0.0, 0, 1)
+    init_opacity: float = bounded(0.9, 0.01, 0.99)
+    # coarse to fine: [start, end] caps thickness, z = sigmoid(.) * lerp(start, end, t/T); [] = off
+    thickness_schedule: list[float] = bounded(min=0, max=1, factory=list)
 
 
 class PaintingAgent(Method):
@@ -116,6 +135,10 @@ class PaintingAgent(Method):
         # min(|x - y|, lambda) * f_mask, averaged per image: L_m's first term (Eq. 6.4) and L_focus (Eq. 6.6)
         self.truncated_l1 = MaskedRecon("l1", "per_sample", truncate=c.trunc_lambda, normalize="elements")
         self.actor = ResNet18(self.actor_channels(), c.bundle * STROKE_PARAMS, c.actor_width, norm=True)
+        if c.init_thickness > 0:
+            init_stroke_bias(self.actor.fc, c.bundle, c.init_thickness, c.init_opacity)
+        if c.renderer == ANALYTIC:
+            self.renderer = AnalyticRenderer(size=c.size, segments=c.renderer_segments, edge=c.renderer_edge)
         self.attention = AttentionModule(c.attention_width, c.attention_unet_width, c.attention_res_blocks,
                                          size=c.focus_size) if c.attention else None
         self.register_buffer("coords", coord_planes(c.net_input_size))
@@ -130,13 +153,17 @@ class PaintingAgent(Method):
         if c.reward == "thesis" and c.vgg_weight > 0 and self.masks.vgg is None:
             # L_vgg needs the VGG-16 features, which the "vgg" feature masks have built already
             self.masks = FeatureMasks(self.masks.kind, c.vgg_weights, vgg_perceptual=True)
-        self.critic = ResNet18(self.critic_channels(), 1, c.critic_width, norm=False)
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic = self.actor_target = self.critic_target = None
+        if c.trainer == "ddpg":           # greedy and rollout learn without a critic
+            self.critic = ResNet18(self.critic_channels(), 1, c.critic_width, norm=False)
+            self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+            self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.disc = LTPCritic() if c.reward == "wgan" else None
         self.disc_target = copy.deepcopy(self.disc).requires_grad_(False) if self.disc is not None else None
 
     def frozen_networks(self):
+        if self.model_cfg.renderer == ANALYTIC:
+            return {}
         return {"renderer": FrozenRef(self.model_cfg.renderer, RendererMethod.name)}
 
     def attach_frozen(self, name, net):
@@ -180,8 +207,9 @@ class PaintingAgent(Method):
         return 12 + int(self._mask_input)       # C_t, C_t+1, I, t/T, coords (+ f^17_mask)
 
     def networks(self):
-        nets = {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
-                "critic_target": self.critic_target}
+        nets = {"actor": self.actor}
+        if self.critic is not None:
+            nets.update(critic=self.critic, actor_target=self.actor_target, critic_target=self.critic_target)
         if self.attention is not None:
             nets["attention"] = self.attention
         if self.disc is not None:
@@ -191,8 +219,9 @@ class PaintingAgent(Method):
 
     def configure_optimizers(self, train_cfg):
         c = self.model_cfg
-        opts = {"actor": torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr),
-                "critic": torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)}
+        opts = {"actor": torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)}
+        if self.critic is not None:
+            opts["critic"] = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
         if self.attention is not None:
             opts["attention"] = torch.optim.Adam(self.attention.parameters(), lr=c.attention_lr)
         if self.disc is not None:
@@ -244,7 +273,21 @@ class PaintingAgent(Method):
             / float(max_step or self.model_cfg.max_step)
         if focus is None:
             focus = self.focus(canvas)
-        return torch.sigmoid(actor(self.actor_input(canvas, target, fm17, tfrac, focus)))
+        a = torch.sigmoid(actor(self.actor_input(canvas, target, fm17, tfrac, focus)))
+        sched = self.model_cfg.thickness_schedule
+        if sched:
+            if len(sched) != 2:
+                raise ConfigError(f"model.thickness_schedule must be [start, end], got {list(sched)}")
+            cap = sched[0] + (sched[1] - sched[0]) * tfrac.clamp(0, 1)           # B
+            mult = torch.ones(a.shape[0], self.model_cfg.bundle, STROKE_PARAMS, dtype=a.dtype, device=a.device)
+            mult[:, :, 6] = mult[:, :, 8] = cap[:, None]
+            a = (a.view_as(mult) * mult).view_as(a)
+        return a
+
+    def step(self, canvas, actions, target, k=None):
+        """T(s, a) with this agent's renderer and colour rule: (C_t+1, alpha, a_c, actions painted)."""
+        fit = target if self.model_cfg.color == "closed_form" else None
+        return paint_bundle(self.renderer, canvas, actions, k or self.model_cfg.bundle, fit)
 
     # ---- rewards (Eq. 6.4-6.8), computed inside the graph
     def reward(self, c0, c1, alpha, cstroke, target, fm17, fm2, vgg_t, f0=None, f1=None, mask=None):
@@ -254,13 +297,19 @@ class PaintingAgent(Method):
             d = self.disc_target
             r = d(target, c1) - d(target, c0)                      # r = D'(I, C_{t+1}) - D'(I, C_t)
             return r * c.reward_scale, {"r_gan": r.mean()}
+        norm = c.reward_norm != "none"           # divide by the value on a blank canvas or before the step
+        blank = c.reward_norm == "initial"
         if c.reward == "l2":
             r = (c0 - target).pow(2).flatten(1).mean(1) - (c1 - target).pow(2).flatten(1).mean(1)
+            if norm:
+                r = r / ((target if blank else c0 - target).pow(2).flatten(1).mean(1) + 1e-6)
             return r * c.reward_scale, {"r_l2": r.mean()}
         lm0 = self.truncated_l1(c0, target, fm17)                  # Eq. 6.4, L_m(t)
         lm1 = self.truncated_l1(c1, target, fm17)                  #          L_m(t+1)
         parts = {"l1_masked": lm1.mean()}
         r_m = lm0 - lm1                                            # Eq. 6.5, R_m = L_m(t) - L_m(t+1)
+        if norm:
+            r_m = r_m / ((self.truncated_l1(torch.zeros_like(target), target, fm17) if blank else lm0) + 1e-6)
         if c.vgg_weight > 0:
             pv0 = self.masks.perceptual(c0, vgg_t)
             pv1 = self.masks.perceptual(c1, vgg_t)
@@ -288,7 +337,10 @@ class PaintingAgent(Method):
                 if f1 is None:
                     with self._frozen_attention() as att:
                         f1 = att(c1)
-                r_focus = self.truncated_l1(f0, goal, fm2) - self.truncated_l1(f1, goal, fm2)
+                d0 = self.truncated_l1(f0, goal, fm2)
+                r_focus = d0 - self.truncated_l1(f1, goal, fm2)
+                if norm:
+                    r_focus = r_focus / ((self.truncated_l1(torch.zeros_like(goal), goal, fm2) if blank else d0) + 1e-6)
             r = r + c.eta * r_focus                                # Eq. 6.8, + eta * R_focus
             parts["r_focus"] = r_focus.mean()
         return r * c.reward_scale, parts
@@ -320,8 +372,9 @@ class PaintingAgent(Method):
         self.actor.train(was)
         if c.noise_std > 0:
             a = (a + c.noise_std * torch.randn_like(a)).clamp(0, 1)
+        canvas, _, _, a = self.step(e["canvas"], a, e["target"])
         self.replay.add(e["canvas"], a, e["t"], e["slots"])
-        e["canvas"] = step_canvas(self.renderer, e["canvas"], a, c.bundle)[0]
+        e["canvas"] = canvas
         e["t"] += 1
         self.env_steps += 1
 
@@ -376,6 +429,9 @@ class PaintingAgent(Method):
             ctx.step("attention")
             logs["loss_attention"] = loss_att.detach()
 
+        if c.trainer != "ddpg":
+            return self._update_direct(ctx, c0, act, t, img, mask, fm17, fm2, vgg_t, logs)
+
         # 2. critic: y = R(s,a) + gamma (1 - d) [R(s',a') + V'(s', T(s',a'))]   (Eq. 6.9)
         with torch.no_grad():
             c1, al1, cs1 = step_canvas(self.renderer, c0, act, c.bundle)
@@ -387,7 +443,7 @@ class PaintingAgent(Method):
             r0, parts = self.reward(c0, c1, al1, cs1, img, fm17, fm2, vgg_t, f0, f1, mask)
             self.actor_target.eval()
             a1 = self.act(self.actor_target, c1, img, fm17, t + 1, focus=f1)
-            c2, al2, cs2 = step_canvas(self.renderer, c1, a1, c.bundle)
+            c2, al2, cs2, _ = self.step(c1, a1, img)
             r1, _ = self.reward(c1, c2, al2, cs2, img, fm17, fm2, vgg_t, f1, None, mask)
             v1 = self.critic_target(self.critic_input(c1, c2, img, fm17, (t + 2).float() / T)).squeeze(1)
             done = (t + 1 >= c.max_step).float()
@@ -403,7 +459,7 @@ class PaintingAgent(Method):
         # joint: actor gradients reach the module, through its DDP wrapper (averaged across ranks)
         f_act = ctx.nets["attention"](c0) if joint else f0
         a = self.act(ctx.nets["actor"], c0, img, fm17, t, focus=f_act)
-        c1a, ala, csa = step_canvas(self.renderer, c0, a, c.bundle)
+        c1a, ala, csa, _ = self.step(c0, a, img)
         ra, _ = self.reward(c0, c1a, ala, csa, img, fm17, fm2, vgg_t, f0, None, mask)
         va = self.critic(self.critic_input(c0, c1a, img, fm17, (t + 1).float() / T)).squeeze(1)
         loss_actor = -(ra + va).mean()
@@ -418,6 +474,36 @@ class PaintingAgent(Method):
         soft_update(self.critic_target, self.critic, c.tau)
         logs.update({"loss_critic": loss_critic.detach(), "loss_actor": loss_actor.detach(),
                      "reward": r0.mean(), "value": v0.detach().mean(), **{k: v.detach() for k, v in parts.items()}})
+        return logs
+
+    def _update_direct(self, ctx, c0, act, t, img, mask, fm17, fm2, vgg_t, logs):
+        """Greedy (gamma = 0) and rollout updates: no critic; the actor's loss is -sum_h gamma^h R_h
+        over ``rollout_steps`` bundles (1 for greedy) painted from the replayed state through the
+        differentiable renderer, the reward of Eq. 6.4-6.8 itself."""
+        c = self.model_cfg
+        horizon = 1 if c.trainer == "greedy" else c.rollout_steps
+        joint = c.joint_attention and self.attention is not None
+        if self.disc is not None:            # LTP's reward: its WGAN-GP discriminator learns first
+            with torch.no_grad():
+                c1 = step_canvas(self.renderer, c0, act, c.bundle)[0]     # the replayed transition
+            logs.update(self._gan_step(ctx, img, c1))
+        canvas, total, parts = c0, 0.0, {}
+        for h in range(horizon):
+            f0 = self.focus(canvas)
+            f_act = ctx.nets["attention"](canvas) if joint else f0
+            a = self.act(ctx.nets["actor"], canvas, img, fm17, t + h, focus=f_act)
+            c1, al, cs, _ = self.step(canvas, a, img)
+            r, p = self.reward(canvas, c1, al, cs, img, fm17, fm2, vgg_t, f0, None, mask)
+            alive = (t + h < c.max_step).to(r.dtype)           # no reward past the episode's end
+            total = total + (c.gamma ** h) * alive * r
+            parts = parts or p
+            canvas = c1
+        loss_actor = -total.mean()
+        ctx.backward(loss_actor)
+        ctx.step("actor")
+        if joint:
+            ctx.step("attention")
+        logs.update({"loss_actor": loss_actor.detach(), **{k: v.detach() for k, v in parts.items()}})
         return logs
 
     @torch.no_grad()
@@ -455,8 +541,27 @@ def paint_with_actor(agent: PaintingAgent, target: torch.Tensor, n_strokes: int,
         a = a.view(a.shape[0], k, STROKE_PARAMS)
         take = min(k, n_strokes - t * k)
         a = a[:, :take]
-        canvas = step_canvas(agent.renderer, canvas, a.reshape(a.shape[0], -1), take)[0]
+        canvas, _, _, a = agent.step(canvas, a.reshape(a.shape[0], -1), target, take)
+        a = a.view(a.shape[0], take, STROKE_PARAMS)
         out.append(a)
         if callback is not None:
             callback(t * k + take, canvas, a)
     return canvas, torch.cat(out, 1)
+
+
+def init_stroke_bias(fc: torch.nn.Linear, k: int, z: float, v: float, seed: int = 0) -> None:
+    """Start the actor's strokes mid-sized, opaque and spread out, instead of a saturated
+    thick-blob start: the thickness and opacity rows get small weights and a bias at ``z`` and
+    ``v``; the k strokes of a bundle get their own start points (P0 drawn over the canvas, P2
+    near it, P1 between), which the input-dependent weights then move."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        w = fc.weight.view(k, STROKE_PARAMS, -1)
+        w[:, 6:10].mul_(0.1)
+        b = torch.zeros(k, STROKE_PARAMS)
+        p0 = torch.rand(k, 2, generator=g) * 0.8 + 0.1
+        p2 = (p0 + (torch.rand(k, 2, generator=g) - 0.5) * 0.3).clamp(0.05, 0.95)
+        b[:, 0:2], b[:, 4:6], b[:, 2:4] = torch.logit(p0), torch.logit(p2), torch.logit((p0 + p2) / 2)
+        b[:, [6, 8]] = float(torch.logit(torch.tensor(z)))
+        b[:, [7, 9]] = float(torch.logit(torch.tensor(v)))
+        fc.bias.copy_(b.flatten())

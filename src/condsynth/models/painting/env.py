@@ -18,11 +18,26 @@ from torch import nn
 from condsynth.data.synth.strokes import SHAPE_PARAMS, STROKE_PARAMS
 
 
-def render_bundle(renderer: nn.Module, actions: torch.Tensor, k: int):
-    """Actions ``B x (k*13)`` -> alpha ``B x k x 1 x H x W`` and premultiplied colour strokes a_c."""
+def render_alpha(renderer: nn.Module, p: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Alpha maps ``N x H x W`` of ``N x >=10`` strokes: the analytic renderer draws any size, the
+    neural one its own (a canvas of another size is an error)."""
+    if hasattr(renderer, "render"):
+        return renderer.render(p[:, :SHAPE_PARAMS], height, width)
+    alpha = renderer(p[:, :SHAPE_PARAMS])
+    if tuple(alpha.shape[-2:]) != (height, width):
+        raise ValueError(f"the neural renderer draws {tuple(alpha.shape[-2:])}, the canvas is {(height, width)}")
+    return alpha
+
+
+def render_bundle(renderer: nn.Module, actions: torch.Tensor, k: int, size=None):
+    """Actions ``B x (k*13)`` -> alpha ``B x k x 1 x H x W`` and premultiplied colour strokes a_c.
+    ``size`` (H, W) is the canvas's (default: the renderer's own)."""
     b = actions.shape[0]
     a = actions.reshape(b * k, STROKE_PARAMS)
-    alpha = renderer(a[:, :SHAPE_PARAMS])                         # a_r, B*k x H x W
+    if size is None:
+        alpha = renderer(a[:, :SHAPE_PARAMS])                     # a_r, B*k x H x W
+    else:
+        alpha = render_alpha(renderer, a, *size)
     h, w = alpha.shape[-2:]
     alpha = alpha.view(b, k, 1, h, w)
     color = a[:, SHAPE_PARAMS:].view(b, k, 3, 1, 1)
@@ -36,10 +51,37 @@ def composite(canvas: torch.Tensor, alpha: torch.Tensor, color_stroke: torch.Ten
     return canvas
 
 
-def step_canvas(renderer, canvas, actions, k: int = 5):
-    """Transition T(s, a): the new canvas and the stroke tensors (for the focus reward)."""
-    alpha, cs = render_bundle(renderer, actions, k)
-    return composite(canvas, alpha, cs), alpha, cs
+def closed_form_color(canvas: torch.Tensor, alpha: torch.Tensor, target: torch.Tensor, eps: float = 1e-6):
+    """The colour c (``B x 3``) that minimises |a c + (1 - a) C - I|^2 for a stroke of alpha ``a``
+    (``B x 1 x H x W``) over canvas C: weighted least squares, c = sum a (I - (1 - a) C) / sum a^2,
+    clamped to [0, 1]. Differentiable in ``a``."""
+    num = (alpha * (target - (1 - alpha) * canvas)).flatten(2).sum(2)
+    den = alpha.pow(2).flatten(2).sum(2) + eps
+    return (num / den).clamp(0, 1)
+
+
+def step_canvas(renderer, canvas, actions, k: int = 5, target=None):
+    """Transition T(s, a): the new canvas and the stroke tensors (for the focus reward). With a
+    ``target``, each stroke's colour is :func:`closed_form_color` on the canvas before it (the
+    actions' colours are ignored); :func:`paint_bundle` also returns those colours."""
+    return paint_bundle(renderer, canvas, actions, k, target)[:3]
+
+
+def paint_bundle(renderer, canvas, actions, k: int = 5, target=None):
+    """:func:`step_canvas` plus the actions ``B x (k*13)`` with the colours that were painted."""
+    alpha, cs = render_bundle(renderer, actions, k, canvas.shape[-2:])
+    if target is None:
+        return composite(canvas, alpha, cs), alpha, cs, actions
+    b = actions.shape[0]
+    cols, strokes = [], []
+    for j in range(k):
+        col = closed_form_color(canvas, alpha[:, j], target)
+        strokes.append(alpha[:, j] * col[:, :, None, None])
+        canvas = strokes[-1] + (1.0 - alpha[:, j]) * canvas
+        cols.append(col)
+    a = actions.reshape(b, k, STROKE_PARAMS)
+    a = torch.cat([a[..., :SHAPE_PARAMS], torch.stack(cols, 1).to(a.dtype)], -1).reshape(b, -1)
+    return canvas, alpha, torch.stack(strokes, 1), a
 
 
 def _check_shapes(what: str, own: dict, state: dict) -> None:
