@@ -112,7 +112,7 @@ def segmenter_scores(segmenter: str, images: torch.Tensor, ids: np.ndarray) -> d
 
 @torch.no_grad()
 def pix2pix_outputs(checkpoint: str, labels: torch.Tensor) -> torch.Tensor:
-    """A paired pix2pix's photos of the same colour label maps (dropout on at test time, seeded)."""
+    """A paired pix2pix's outputs for ``labels`` (its input domain; dropout on at test time, seeded)."""
     from condsynth.pipelines import load_pipeline
     from condsynth.pipelines.base import seeded
 
@@ -144,6 +144,8 @@ def main() -> dict:
     p.add_argument("--segmenter", default="segmenter-scenes", help="scores label -> photo outputs")
     p.add_argument("--pix2pix", default="pix2pix-scenes64",
                    help="a paired pix2pix on the same world, scored beside CycleGAN (default: the bundled one)")
+    p.add_argument("--pix2pix-photo-to-label", metavar="RUN",
+                   help="a paired pix2pix trained photo -> label (data.direction=BtoA), scored beside G_B")
     args = p.parse_args()
     out = Path(args.out)
     data = testing.unpaired_scenes(out / "scenes64-unpaired", args.n_train, args.n_test, size=64, seed=0)
@@ -188,6 +190,10 @@ def main() -> dict:
         "copying the input": segmenter_scores(args.segmenter, batch["A"], true_ids),
         f"pix2pix ({args.pix2pix}, paired)": segmenter_scores(args.segmenter, p2p, true_ids)}
     report["label_to_photo_pix2pix"] = {"checkpoint": args.pix2pix, **pair_scores(p2p, batch["B"])}
+    if args.pix2pix_photo_to_label:
+        labels = pix2pix_outputs(args.pix2pix_photo_to_label, batch["B"])
+        report["photo_to_label_pix2pix"] = {"checkpoint": args.pix2pix_photo_to_label,
+                                            **segmentation_scores(to_ids(labels), true_ids)}
     decoded = torch.from_numpy(scenes.PALETTE[to_ids(after["_fake_a"])]).permute(0, 3, 1, 2).float() / 127.5 - 1
     grid = make_grid({"label": batch["A"], "untrained G_A": before["_fake_b"], "G_A": after["_fake_b"],
                       "photo": batch["B"], "G_B": after["_fake_a"], "G_B decoded": decoded,
