@@ -166,7 +166,7 @@ def paint_hard(strokes: torch.Tensor, height: int, width: int, canvas: Optional[
 
 def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
                 edge: float = 0.4, grow: float = 0.0, segments: int = 12,
-                relative_p1: bool = False, crop: bool = True) -> torch.Tensor:
+                relative_p1: bool = False, crop: str = "pieces") -> torch.Tensor:
     """Differentiable alpha ``N x H x W`` of ``N x >=10`` strokes, a "capsule chain".
 
     The curve from the first disc (tau = 0) to the last (tau = 0.99) is cut into ``segments``
@@ -175,7 +175,13 @@ def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: 
     distance to the piece, u: where the pixel projects on it; 2x-canvas units, output pixel
     centres). The pieces are composited in order, later over earlier, as the discs are. One
     B x H x W tensor per piece keeps it fast on a CPU; the MSE to the rasteriser is ~6e-4 at 64^2
-    and ~4e-4 at 128^2 (tests/models/test_analytic_renderer.py)."""
+    and ~4e-4 at 128^2 (tests/models/test_analytic_renderer.py).
+
+    ``crop``: ``"pieces"`` (default) evaluates each piece of each stroke only in its own window
+    (the piece's box + radius + 10 edge widths, where the coverage is below 5e-5; the windows of a
+    piece are padded to one size across the batch, gathered from and scattered into the canvas);
+    ``"hull"`` evaluates every piece on the box around all the strokes; ``"none"`` on the whole
+    canvas."""
     width = height if width is None else width
     p = p.reshape(-1, p.shape[-1])
     ref = max(height, width) if ref is None else ref
@@ -187,8 +193,12 @@ def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: 
     cy = (w0 * y0[:, None] + w1 * y1[:, None] + w2 * y2[:, None]) * (2 * height - 1) - 0.5
     r = (1 - t) * (1.0 + ref / 2 * p[:, 6:7]) + t * (1.0 + ref / 2 * p[:, 8:9]) - 0.5 + grow
     v = (1 - t) * p[:, 7:8] + t * p[:, 9:10]
+    if crop == "pieces":
+        return _CapsuleChainWindows.apply(cx, cy, r, v, height, width, edge)
+    if crop not in ("hull", "none"):
+        raise ValueError(f"render_soft: crop must be pieces, hull or none, not {crop!r}")
     y0, x0, y1, x1 = 0, 0, height, width
-    if crop:            # only the output pixels within reach of the strokes (their hull + radius + edge)
+    if crop == "hull":          # only the output pixels within reach of the strokes (their hull + radius + edge)
         with torch.no_grad():
             m = r.amax() + 8 * edge + 2
             x0 = max(0, int((cx.amin() - m) // 2))
@@ -245,30 +255,96 @@ class _CapsuleChain(torch.autograd.Function):
     def backward(ctx, g):
         cx, cy, r, v, *before = ctx.saved_tensors
         X, Y, inv = ctx.geom
-        gcx, gcy, gr, gv = (torch.zeros_like(t) for t in (cx, cy, r, v))
-        tot = lambda t: t.sum((1, 2))                     # noqa: E731 - per stroke
+        grads = tuple(torch.zeros_like(t) for t in (cx, cy, r, v))
         for j in reversed(range(cx.shape[1] - 1)):
-            cov, val, (bx, by, px, py, L, s, u, qx, qy, d, dr, dv) = _segment(cx, cy, r, v, j, X, Y, inv)
-            a = before[j]
-            gval = g * cov
-            gz = g * (val - a) * cov * (1 - cov) * inv    # d/dz of sigmoid(z), z = (r(u) - d) / edge
-            g = g * (1 - cov)                             # to alpha before piece j
-            gv[:, j] += tot(gval * (1 - u))
-            gv[:, j + 1] += tot(gval * u)
-            gr[:, j] += tot(gz * (1 - u))
-            gr[:, j + 1] += tot(gz * u)
-            gqx, gqy = -gz * qx / d, -gz * qy / d          # dd/dq = q / d, and z has -d
-            gu = gz * dr + gval * dv - gqx * bx - gqy * by
-            gs = gu * ((s > 0) & (s < 1)).to(gu.dtype)
-            gpx, gpy = gqx + gs * bx / L, gqy + gs * by / L
-            gbx = tot(-gqx * u + gs * (px - 2 * s * bx) / L)
-            gby = tot(-gqy * u + gs * (py - 2 * s * by) / L)
-            gax, gay = -tot(gpx), -tot(gpy)
-            gcx[:, j] += gax - gbx
-            gcx[:, j + 1] += gbx
-            gcy[:, j] += gay - gby
-            gcy[:, j + 1] += gby
-        return gcx, gcy, gr, gv, None, None, None
+            g = _piece_backward(g, before[j], cx, cy, r, v, j, X, Y, inv, grads)
+        return (*grads, None, None, None)
+
+
+def _piece_backward(g, a, cx, cy, r, v, j, X, Y, inv, grads):
+    """Adds piece ``j``'s share of d loss / d (cx, cy, r, v) to ``grads`` given the gradient ``g``
+    w.r.t. the alpha after the piece and the alpha ``a`` before it (on the pixels X x Y); returns
+    the gradient w.r.t. the alpha before it."""
+    gcx, gcy, gr, gv = grads
+    tot = lambda t: t.sum((1, 2))                     # noqa: E731 - per stroke
+    cov, val, (bx, by, px, py, L, s, u, qx, qy, d, dr, dv) = _segment(cx, cy, r, v, j, X, Y, inv)
+    gval = g * cov
+    gz = g * (val - a) * cov * (1 - cov) * inv    # d/dz of sigmoid(z), z = (r(u) - d) / edge
+    g = g * (1 - cov)                             # to alpha before piece j
+    gv[:, j] += tot(gval * (1 - u))
+    gv[:, j + 1] += tot(gval * u)
+    gr[:, j] += tot(gz * (1 - u))
+    gr[:, j + 1] += tot(gz * u)
+    gqx, gqy = -gz * qx / d, -gz * qy / d          # dd/dq = q / d, and z has -d
+    gu = gz * dr + gval * dv - gqx * bx - gqy * by
+    gs = gu * ((s > 0) & (s < 1)).to(gu.dtype)
+    gpx, gpy = gqx + gs * bx / L, gqy + gs * by / L
+    gbx = tot(-gqx * u + gs * (px - 2 * s * bx) / L)
+    gby = tot(-gqy * u + gs * (py - 2 * s * by) / L)
+    gax, gay = -tot(gpx), -tot(gpy)
+    gcx[:, j] += gax - gbx
+    gcx[:, j + 1] += gbx
+    gcy[:, j] += gay - gby
+    gcy[:, j + 1] += gby
+    return g
+
+
+def _windows(cx, cy, r, height, width, edge):
+    """Per piece j, the pixels where it can matter: ``(idx, X, Y)`` with ``idx`` the ``N x Kh x Kw``
+    flat indices into the ``N x H x W`` canvas of each stroke's window (the piece's box grown by
+    its larger radius + 10 edge widths + 1, clipped to the canvas, padded to the batch's largest
+    and shifted to lie inside the canvas) and X, Y the 2x-canvas coordinates of its columns, rows."""
+    with torch.no_grad():
+        m = torch.maximum(r[:, :-1], r[:, 1:]) + 10 * edge + 1
+
+        def span(c, size):
+            lo = torch.floor((torch.minimum(c[:, :-1], c[:, 1:]) - m - 0.5) / 2).clamp(0, size)
+            hi = (torch.ceil((torch.maximum(c[:, :-1], c[:, 1:]) + m - 0.5) / 2) + 1).clamp(0, size)
+            k = (hi - lo).clamp(min=1).amax(0).long().tolist()           # per piece, batch-wide
+            return lo.long(), k
+
+        lx, kw = span(cx, width)
+        ly, kh = span(cy, height)
+        n = torch.arange(cx.shape[0], device=cx.device)[:, None, None] * (height * width)
+        out = []
+        for j in range(cx.shape[1] - 1):
+            sx = torch.minimum(lx[:, j], torch.tensor(width - kw[j]))[:, None, None]
+            sy = torch.minimum(ly[:, j], torch.tensor(height - kh[j]))[:, None, None]
+            cols = sx + torch.arange(kw[j], device=cx.device)[None, None, :]      # N x 1 x Kw
+            rows = sy + torch.arange(kh[j], device=cx.device)[None, :, None]      # N x Kh x 1
+            out.append((n + rows * width + cols, cols.to(cx.dtype) * 2 + 0.5, rows.to(cx.dtype) * 2 + 0.5))
+    return out
+
+
+class _CapsuleChainWindows(torch.autograd.Function):
+    """:class:`_CapsuleChain` with each piece evaluated only in its own window per stroke
+    (:func:`_windows`): gathered from the canvas, composited, scattered back."""
+
+    @staticmethod
+    def forward(ctx, cx, cy, r, v, height, width, edge):
+        wins = _windows(cx, cy, r, height, width, edge)
+        inv = 1.0 / edge
+        alpha = cx.new_zeros(cx.shape[0] * height * width)
+        before = []
+        for j, (idx, X, Y) in enumerate(wins):
+            a = alpha.take(idx)
+            cov, val, _ = _segment(cx, cy, r, v, j, X, Y, inv)
+            before.append(a)
+            alpha[idx] = a + cov * (val - a)
+        ctx.save_for_backward(cx, cy, r, v, *before)
+        ctx.geom = (wins, inv)
+        return alpha.view(cx.shape[0], height, width)
+
+    @staticmethod
+    def backward(ctx, g):
+        cx, cy, r, v, *before = ctx.saved_tensors
+        wins, inv = ctx.geom
+        grads = tuple(torch.zeros_like(t) for t in (cx, cy, r, v))
+        g = g.reshape(-1).clone()
+        for j in reversed(range(len(wins))):
+            idx, X, Y = wins[j]
+            g[idx] = _piece_backward(g.take(idx), before[j], cx, cy, r, v, j, X, Y, inv, grads)
+        return (*grads, None, None, None)
 
 
 @dataclass
@@ -280,6 +356,7 @@ class AnalyticRendererConfig:
     segments: int = 12         # capsule pieces of the soft version
     n_discs: int = N_DISCS     # discs of the hard version
     relative_p1: bool = False
+    crop: str = "pieces"     # soft version: pieces (per-stroke windows), hull or none (render_soft)
 
 
 class AnalyticRenderer(nn.Module):
@@ -295,7 +372,8 @@ class AnalyticRenderer(nn.Module):
         c = self.cfg
         if (not c.soft) if hard is None else hard:
             return render_hard(p[..., :SHAPE_PARAMS], height, width, ref, c.relative_p1, c.n_discs).to(p.dtype)
-        return render_soft(p[..., :SHAPE_PARAMS], height, width, ref, c.edge, c.grow, c.segments, c.relative_p1)
+        return render_soft(p[..., :SHAPE_PARAMS], height, width, ref, c.edge, c.grow, c.segments, c.relative_p1,
+                           c.crop)
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         return self.render(p, self.cfg.size)
