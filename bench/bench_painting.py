@@ -5,7 +5,9 @@
 1. Renderer: MSE against the CPU rasteriser on 2,048 held-out random strokes (seed 1; training
    used seed 0), for the weights as shipped.
    ``--renderers-only``: forward and forward+backward strokes/s of the analytic renderer at 64^2
-   and 128^2 beside the neural renderer (128^2), 80 strokes per batch.
+   and 128^2 beside the neural renderer (128^2), 80 strokes per batch; ``analytic_S`` evaluates
+   each capsule piece in its own window per stroke (``crop: pieces``, the default),
+   ``analytic_S_hull`` on the box around all strokes (``crop: hull``, the version before).
 2. Speed (one thread): strokes per second of the CPU rasteriser and of the neural renderer
    (alpha maps for 400 strokes), and of painting 400 strokes at 128x128 with the agent (actor +
    renderer + compositing), measured in the same run.
@@ -68,7 +70,8 @@ def renderer_speed(neural=None, sizes=(64, 128), n: int = 80, repeats: int = 3) 
     from condsynth.models.painting.analytic_renderer import AnalyticRenderer
 
     p = torch.from_numpy(np.random.default_rng(0).random((n, 10)).astype(np.float32))
-    nets = {f"analytic_{s}": (AnalyticRenderer(size=s), s) for s in sizes}
+    nets = {f"analytic_{s}{tag}": (AnalyticRenderer(size=s, crop=crop), s)
+            for s in sizes for tag, crop in (("", "pieces"), ("_hull", "hull"))}
     if neural is not None:
         nets[f"neural_{neural.cfg.size}"] = (neural, neural.cfg.size)
     out = {}
@@ -143,7 +146,7 @@ def main(argv=None):
         neural = Painter.from_pretrained(default_checkpoint("optimize")).renderer
         res = renderer_speed(neural)
         for k, v in res.items():
-            print(f"{k:14s} forward {v['forward_strokes_per_s']:7.0f} strokes/s   "
+            print(f"{k:19s} forward {v['forward_strokes_per_s']:7.0f} strokes/s   "
                   f"forward+backward {v['forward_backward_strokes_per_s']:7.0f} strokes/s")
         Path(a.out).mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(a.out) / "renderer_speed.json", json.dumps(res, indent=1))

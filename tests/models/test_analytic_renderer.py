@@ -14,6 +14,7 @@ from condsynth.models.painting.agent import PaintingAgent
 from condsynth.models.painting.analytic_renderer import (
     AnalyticRenderer,
     _CapsuleChain,
+    _CapsuleChainWindows,
     render_hard,
     render_soft,
 )
@@ -72,6 +73,26 @@ def test_hand_written_backward_matches_numerical_gradient():
     args = [t.requires_grad_(True) for t in (cx, cy, r + 1, v)]
     assert torch.autograd.gradcheck(lambda a, b, c, d: _CapsuleChain.apply(a, b, c, d, 6, 7, 0.7), args,
                                     eps=1e-6, atol=1e-5)
+
+
+def test_per_piece_windows_match_the_whole_canvas_in_value_and_gradient():
+    p = strokes(12, seed=4).float()
+    p[:3, 6] = p[:3, 8] = 0.05                     # thin strokes: windows much smaller than the canvas
+    t = torch.rand(12, 40, 24)
+    out = {}
+    for crop in ("none", "hull", "pieces"):
+        q = p.clone().requires_grad_(True)
+        a = render_soft(q, 40, 24, segments=5, crop=crop)
+        ((a - t) ** 2).sum().backward()
+        out[crop] = (a.detach(), q.grad)
+    for crop in ("hull", "pieces"):
+        assert (out[crop][0] - out["none"][0]).abs().max() < 1e-4
+        assert torch.allclose(out[crop][1], out["none"][1], rtol=1e-3, atol=1e-3)
+    torch.manual_seed(1)
+    cx, cy, r = (torch.rand(2, 4, dtype=torch.double) * 16 for _ in range(3))
+    args = [t.requires_grad_(True) for t in (cx, cy, r + 1, torch.rand(2, 4, dtype=torch.double))]
+    assert torch.autograd.gradcheck(lambda a, b, c, d: _CapsuleChainWindows.apply(a, b, c, d, 9, 12, 0.7),
+                                    args, eps=1e-6, atol=1e-5)
 
 
 def test_closed_form_colour_recovers_the_stroke_colour():
