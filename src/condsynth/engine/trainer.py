@@ -369,10 +369,7 @@ class Trainer:
         """ctx.backward: first free the gradients of the optimizers stepped since the last backward
         (with train.zero_grad=lazy; nothing can have read or added to them in between), then the
         backward pass. Same numbers as zeroing right after each step."""
-        if self._stale_grads:
-            for name in self._stale_grads:
-                self.prepared_opts[name].zero_grad(set_to_none=True)
-            self._stale_grads.clear()
+        self._free_grads()
         if self.acc.scaler is None and self.acc.gradient_accumulation_steps == 1:
             loss.backward()     # what Accelerate does then, less a division of the loss by 1
         else:
