@@ -3,8 +3,7 @@
     python bench/bench_painting_agent.py CHECKPOINT [--out DIR] [--refine 10] [--iters 30]
 
 1. Held-out photos: matplotlib's grace_hopper.jpg, and scikit-learn's china.jpg and flower.jpg
-   when they are on disk (scikit-learn is not importable here; the files are looked for under
-   site-packages). Each is painted with 400 strokes at 128 px on the long side (aspect ratio
+   (scikit-learn is in the dev extra; without it those two are skipped). Each is painted with 400 strokes at 128 px on the long side (aspect ratio
    kept) by the agent, the agent + ``--refine`` Adam steps per group of 20, and ``optimize``
    (``--iters`` steps per group) through the same renderer; MSE to the same target and seconds,
    beside a 20x20 mosaic of block means (400 flat tiles, the same budget of primitives).

@@ -288,3 +288,39 @@ def test_unusual_images_painted_by_the_analytic_agent_keep_their_shape(kind, ana
     assert code == 0, err
     want = {"1x1": (1, 1), "large": (768, 1024)}.get(kind, (20, 30))    # the photo's own size, at most 1024
     assert np.asarray(Image.open(out)).shape[:2] == want
+
+
+def test_pyramid_plan_spends_the_budget_coarse_to_fine():
+    from condsynth.pipelines.paint_plan import boxes, pyramid_plan, share_out
+    plan = pyramid_plan(80, 109, 128)
+    assert [(lv.rows, lv.cols) for lv in plan][:3] == [(1, 1), (2, 2), (3, 4)]
+    full = [lv for lv in plan if lv.bundles_per_patch]
+    spent = sum(lv.rows * lv.cols * lv.bundles_per_patch for lv in full)
+    assert spent == 80 if plan[-1].bundles_per_patch else spent < 80     # the last level takes the rest
+    assert pyramid_plan(100, 109, 128)[-1].bundles_per_patch == 0
+    assert all(h >= 6 and w >= 6 for lv in plan for _, _, h, w in boxes(lv, 109, 128))
+    cells = boxes(plan[1], 109, 128)
+    assert sum(h * w for _, _, h, w in cells) == 109 * 128            # a level tiles the canvas
+    assert pyramid_plan(1, 64, 64) == [pyramid_plan(1, 64, 64)[0]] and pyramid_plan(1, 64, 64)[0].rows == 1
+    assert share_out(7, [1.0, 0.0, 3.0]) == [2, 0, 5] and sum(share_out(5, [0.2] * 3)) == 5
+
+
+def test_pyramid_with_accept_improving_never_raises_the_error(analytic_agent, tmp_path):
+    from condsynth.pipelines.paint import PaintingPipeline
+    src = tmp_path / "grad.png"
+    yy, xx = np.mgrid[0:40, 0:56]
+    img = np.stack([xx / 56, yy / 40, 0.5 + 0 * xx], -1)
+    Image.fromarray((img * 255).astype(np.uint8)).save(src)
+    pipe = PaintingPipeline.from_pretrained(analytic_agent)
+    r = pipe.paint(src, 60, mode="agent", record_every=1)
+    assert r.mode == "agent" and 0 < len(r.strokes) <= 60
+    errs = [float(np.mean((f / 255.0 - r.target) ** 2)) for _, f in r.frames]
+    assert all(b <= a + 2e-4 for a, b in zip(errs, errs[1:]))         # 8-bit frames: rounding only
+    assert errs[-1] < float(np.mean(r.target ** 2))
+    every = pipe.paint(src, 60, mode="agent", accept="all")
+    assert len(every.strokes) == 60
+    patches = pipe.paint(src, 60, mode="agent", layout="patches")
+    assert len(patches.strokes) == 60 and patches.canvas.shape == r.canvas.shape
+    from condsynth.errors import UserError
+    with pytest.raises(UserError, match="layout must be"):
+        pipe.paint(src, 10, mode="agent", layout="spiral")

@@ -38,6 +38,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--detail", default="0.5", metavar="D",
                    help="0 to 1: how much the patch strokes follow the error weighted by the feature mask "
                         "(1) rather than being shared evenly (0); default 0.5")
+    p.add_argument("--layout", default="pyramid", choices=["pyramid", "patches"],
+                   help="agents with the analytic renderer: where the strokes go: pyramid (levels of ever "
+                        "finer patches, default) or patches (a global pass, then one grid)")
+    p.add_argument("--accept", default="improving", choices=["improving", "all"],
+                   help="pyramid layout: draw only the agent's strokes that lower the error (default), or all")
     p.add_argument("--checkpoint", default=None,
                    help="an export, run or checkpoint of a painting agent or renderer (default: the bundled "
                         "'painting-renderer' for --mode optimize, the bundled agent 'painting' otherwise)")
@@ -124,13 +129,14 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args, painter.source)
     if (size is not None or refine) and not painter.analytic:
         raise UserError(f"{painter.source}: --size and --refine need an agent with the analytic renderer")
-    extra = {"size": size, "refine": refine, "detail": detail} if painter.analytic else {}
+    extra = {"size": size, "refine": refine, "detail": detail, "layout": args.layout, "accept": args.accept} \
+        if painter.analytic else {}
     result = painter.paint(args.image, n, mode=args.mode, divide=args.divide, record_every=args.record_every,
                            optimize_iters=args.iters, seed=args.seed, **extra)
     result.save(args.out, animation=args.animation, svg=args.svg, json_path=args.json_path)
     if args.contact_sheet:
         contact_sheet(result.frames, args.contact_sheet, columns=10, every=max(1, len(result.frames) // 40))
     h, w = result.canvas.shape[:2]
-    print(f"{args.out}: {w}x{h}, {n} strokes ({result.mode}), {result.seconds:.2f} s, "
-          f"{n / max(result.seconds, 1e-9):.0f} strokes/s, MSE to the resized target {result.mse:.5f}")
+    print(f"{args.out}: {w}x{h}, {len(result.strokes)} strokes ({result.mode}), {result.seconds:.2f} s, "
+          f"{len(result.strokes) / max(result.seconds, 1e-9):.0f} strokes/s, MSE to the resized target {result.mse:.5f}")
     return 0

@@ -20,6 +20,7 @@ of the rest; the seams are smoothed with a 3x3 mean.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,11 +40,15 @@ from condsynth.models import painting as P
 from condsynth.models.painting.optimize import optimize_strokes
 from condsynth.nn.blocks import resize
 from condsynth.pipelines.base import Pipeline, seeded
+from condsynth.pipelines.paint_plan import boxes as plan_boxes
+from condsynth.pipelines.paint_plan import pyramid_plan, share_out
 
 DEFAULT_AGENT = "painting"                  # bundled: the agent with the renderer it was trained with
 DEFAULT_RENDERER = "painting-renderer"     # bundled: the best renderer, for optimisation mode
 MAX_STROKES = 100_000
 MODES = ("agent", "optimize", "agent+optimize")
+LAYOUTS = ("pyramid", "patches")              # where the agent's strokes go (analytic renderer)
+ACCEPT = ("improving", "all")                 # pyramid: draw only the strokes that lower the error, or all
 
 
 # ------------------------------------------------------------------------------- result + writers
@@ -224,9 +229,18 @@ class PaintingPipeline(Pipeline):
 
     methods = ("painting_agent", "painting_renderer")
 
+    plan_options: dict = {}      # keyword arguments of paint_plan.pyramid_plan (its defaults when empty)
+    max_passes = 4               # with accept="improving": passes over the finest level for the budget left
+
     def check_method(self, method) -> None:
         self.agent = method if method.name == "painting_agent" else None
         self.renderer = method.renderer.eval().requires_grad_(False)
+        # the agent's canvas is drawn with the exact hard discs of the output raster, so that each
+        # stroke's closed-form colour is fitted to the alpha it is finally drawn with (the soft
+        # edges' lower alpha on thin strokes made the colours overshoot into dark and light dots)
+        self.draw_renderer = self.renderer
+        if isinstance(self.renderer, P.AnalyticRenderer):
+            self.draw_renderer = P.AnalyticRenderer(dataclasses.replace(self.renderer.cfg, soft=False))
         self.size = method.model_cfg.size
 
     @classmethod
@@ -249,11 +263,12 @@ class PaintingPipeline(Pipeline):
     # -- painting
     def paint(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
               record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
-              seed: int = 0, size: Optional[int] = None, refine: int = 0, detail: float = 0.5) -> PaintResult:
+              seed: int = 0, size: Optional[int] = None, refine: int = 0, detail: float = 0.5,
+              layout: str = "pyramid", accept: str = "improving") -> PaintResult:
         n = check_strokes(strokes)
         if self.analytic and self.agent is not None:
             return self.paint_any_size(image, n, mode, size, refine, detail, record_every, optimize_group, seed,
-                                       optimize_iters)
+                                       optimize_iters, layout, accept)
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
         if mode != "optimize" and self.agent is None:  # a renderer-only checkpoint
@@ -277,7 +292,7 @@ class PaintingPipeline(Pipeline):
 
     def paint_any_size(self, image, n: int, mode: str = "agent", size=None, refine: int = 0,
                        detail: float = 0.5, record_every: int = 5, group: int = 20, seed: int = 0,
-                       iters: int = 40) -> PaintResult:
+                       iters: int = 40, layout: str = "pyramid", accept: str = "improving") -> PaintResult:
         """Paint at the photo's aspect ratio and ``size`` (long side) with the analytic renderer.
 
         A quarter of the strokes go on the whole picture (the actor sees it at its training
@@ -297,6 +312,10 @@ class PaintingPipeline(Pipeline):
             detail = float("nan")
         if not 0.0 <= detail <= 1.0:
             raise UserError(f"detail must be a number from 0 to 1, got {detail!r}")
+        if layout not in LAYOUTS:
+            raise UserError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        if accept not in ACCEPT:
+            raise UserError(f"accept must be one of {', '.join(ACCEPT)}, got {accept!r}")
         if mode == "agent+optimize" and refine == 0:
             refine = 10
         full = load_photo(image, size).to(self.device)
@@ -315,7 +334,7 @@ class PaintingPipeline(Pipeline):
                     strokes = optimize_strokes(self.renderer, target, n, group=group, iters=iters, seed=seed)[1]
                 refine = 0
             else:
-                strokes = self._agent_strokes(target, n, detail)
+                strokes = self._agent_strokes(target, n, detail, layout, accept)
             if refine > 0:
                 with torch.enable_grad():
                     _, strokes = optimize_strokes(self.renderer, target, n, init=strokes, group=group, iters=refine,
@@ -334,8 +353,13 @@ class PaintingPipeline(Pipeline):
                            full[0].permute(1, 2, 0).cpu().numpy(), strokes[0].cpu().numpy(), frames, secs,
                            "agent+optimize" if refine else mode, exact=True)
 
-    def _agent_strokes(self, target, n: int, detail: float) -> torch.Tensor:
-        """The actor's ``1 x n x 13`` strokes for a ``1 x 3 x H x W`` target (full-canvas coordinates)."""
+    def _agent_strokes(self, target, n: int, detail: float, layout: str = "pyramid",
+                       accept: str = "improving") -> torch.Tensor:
+        """The actor's ``1 x n x 13`` strokes for a ``1 x 3 x H x W`` target (full-canvas coordinates):
+        ``layout`` "pyramid" (:meth:`_agent_strokes_pyramid`) or "patches" (a global pass with a
+        quarter of the strokes, then one grid of patches; ``accept`` does not apply)."""
+        if layout == "pyramid":
+            return self._agent_strokes_pyramid(target, n, detail, accept)
         agent = self.agent
         c = agent.model_cfg
         S, k = c.size, c.bundle
@@ -366,7 +390,7 @@ class PaintingPipeline(Pipeline):
                     if take <= 0:
                         continue
                     st = to_canvas(a[b, :take], y, x, h, w, H, W, S)
-                    canvas, _, _, st = P.paint_bundle(self.renderer, canvas, st.reshape(1, -1), take,
+                    canvas, _, _, st = P.paint_bundle(self.draw_renderer, canvas, st.reshape(1, -1), take,
                                                       target if fit else None)
                     out.append(st.view(take, -1))
 
@@ -387,6 +411,74 @@ class PaintingPipeline(Pipeline):
             for i in np.argsort(share)[::-1][:n_rest - sum(budgets)]:
                 budgets[int(i)] += 1
             run(patches, budgets, (0.5, 1.0))
+        return torch.cat(out)[None]
+
+    def _agent_strokes_pyramid(self, target, n: int, detail: float, accept: str = "improving") -> torch.Tensor:
+        """:func:`paint_plan.pyramid_plan`: levels of ever finer patches, each patch seen by the
+        actor at its training size on the canvas painted so far; all strokes on one canvas.
+
+        With ``accept == "improving"`` a stroke that would raise the squared error is not
+        drawn and its share of the budget stays for later patches (the actor proposes, the
+        environment keeps what helps); when the plan ends with budget left, the finest level is
+        painted again with the actor's t one bundle on, up to ``max_passes`` times."""
+        agent = self.agent
+        c = agent.model_cfg
+        S, k = c.size, c.bundle
+        H, W = target.shape[-2:]
+        canvas = torch.zeros_like(target)
+        fit = c.color == "closed_form"
+        check = accept == "improving"
+        out: list = []
+        left = n
+        sal = resize_hw(agent.masks.masks(resize_hw(target, S), None, S, c.focus_size)[0], (H, W)) \
+            if detail > 0 else None
+        plan = pyramid_plan(-(-n // k), H, W, **self.plan_options)
+        passes = [(lv, 0) for lv in plan] + [(plan[-1], p) for p in range(1, self.max_passes if check else 1)]
+        for level, extra in passes:
+            if left <= 0:
+                break
+            cells = plan_boxes(level, H, W)
+            if level.bundles_per_patch and not extra:
+                budgets = [level.bundles_per_patch] * len(cells)
+            else:                                   # the rest, shared out by the remaining error
+                err = (canvas - target).pow(2).mean(1, keepdim=True)
+                weights = []
+                for y, x, h, w in cells:
+                    e = float(err[..., y:y + h, x:x + w].mean())
+                    m = float(sal[..., y:y + h, x:x + w].mean() / (sal.mean() + 1e-6)) if sal is not None else 1.0
+                    weights.append(e * ((1 - detail) + detail * m))
+                budgets = share_out(-(-left // k), weights)
+            views_t = torch.cat([resize_hw(target[..., y:y + h, x:x + w], S) for y, x, h, w in cells])
+            fm17, _ = agent.masks.masks(views_t, None, S, c.focus_size) \
+                if agent.masks.kind != "ground_truth" else (torch.ones_like(views_t[:, :1]), None)
+            for t in range(max(budgets)):
+                live = [i for i, b in enumerate(budgets) if b > t]
+                if not live or left <= 0:
+                    break
+                views_c = torch.cat([resize_hw(canvas[..., y:y + h, x:x + w], S) for y, x, h, w in
+                                     (cells[i] for i in live)])
+                tt = level.t_fraction * c.max_step + t + extra
+                a = agent.act(agent.actor, views_c, views_t[live], fm17[live], tt).view(len(live), k, -1)
+                for b, i in enumerate(live):
+                    take = min(k, left)
+                    if take <= 0:
+                        break
+                    st = to_canvas(a[b, :take], *cells[i], H, W, S)
+                    if not check:
+                        canvas, _, _, st = P.paint_bundle(self.draw_renderer, canvas, st.reshape(1, -1), take,
+                                                          target if fit else None)
+                        out.append(st.view(take, -1))
+                        left -= take
+                        continue
+                    for j in range(take):                # one stroke at a time, kept if it helps
+                        new, _, _, sj = P.paint_bundle(self.draw_renderer, canvas, st[j:j + 1], 1,
+                                                       target if fit else None)
+                        if float((new - target).pow(2).sum()) < float((canvas - target).pow(2).sum()):
+                            canvas = new
+                            out.append(sj.view(1, -1))
+                            left -= 1
+        if not out:                                  # nothing helped: one stroke so the result is well-formed
+            out.append(P.paint_bundle(self.draw_renderer, canvas, st[:1], 1, target if fit else None)[3].view(1, -1))
         return torch.cat(out)[None]
 
     @staticmethod

@@ -37,7 +37,9 @@ from condsynth.models.painting.analytic_renderer import ANALYTIC, AnalyticRender
 from condsynth.models.painting.attention import AttentionModule, attention_loss
 from condsynth.models.painting.env import ReplayBuffer, TargetStore, composite, paint_bundle, step_canvas
 from condsynth.models.painting.feature_masks import FeatureMasks
+from condsynth.models.painting.imitation import matched_stroke_loss, sample_demo_strokes
 from condsynth.models.painting.renderer import RendererMethod
+from condsynth.models.painting.spatial_actor import SpatialActor
 from condsynth.nn.blocks import coord_planes, resize, soft_update
 from condsynth.nn.discriminators import LTPCritic
 from condsynth.nn.resnet import ResNet18
@@ -61,6 +63,9 @@ class PaintingAgentConfig:
     # networks
     attention: bool = True              # attention module + focused canvas in the actor's input
     actor_width: int = bounded(64, 1, 1024)               # ResNet-18 first-stage width (paper: 64)
+    # fc: the thesis's ResNet-18 + linear layer; spatial: the same trunk, each stroke's start point
+    # the soft-argmax of its own heat map (models/painting/spatial_actor.py, our deviation)
+    actor_head: Literal["fc", "spatial"] = "fc"
     critic_width: int = bounded(64, 1, 1024)
     net_input_size: int = bounded(128, 8, 4096)           # actor/critic input resolution (paper: 128)
     attention_width: int = bounded(64, 1, 1024)
@@ -108,6 +113,15 @@ class PaintingAgentConfig:
     init_opacity: float = bounded(0.9, 0.01, 0.99)
     # coarse to fine: [start, end] caps thickness, z = sigmoid(.) * lerp(start, end, t/T); [] = off
     thickness_schedule: list[float] = bounded(min=0, max=1, factory=list)
+    # greedy / rollout trainers: loss = reward_weight * (-R) + imitation_weight * L_recover, where
+    # L_recover teaches the actor to recover k random strokes painted onto a replayed canvas
+    # (models/painting/imitation.py; our addition, 0 = the thesis's reward alone)
+    reward_weight: float = bounded(1.0, 0, 1000.0)
+    # R_m is also measured on the canvas and target averaged over s x s blocks, for each s here,
+    # and the terms averaged: a stroke then feels the error of a wide neighbourhood, not only
+    # under its own soft edge ([] = the thesis's R_m at full resolution only; our addition)
+    reward_scales: list[int] = bounded(min=2, max=64, factory=list)
+    imitation_weight: float = bounded(0.0, 0, 1000.0)
 
 
 class PaintingAgent(Method):
@@ -134,9 +148,14 @@ class PaintingAgent(Method):
                                   vgg_perceptual=False)
         # min(|x - y|, lambda) * f_mask, averaged per image: L_m's first term (Eq. 6.4) and L_focus (Eq. 6.6)
         self.truncated_l1 = MaskedRecon("l1", "per_sample", truncate=c.trunc_lambda, normalize="elements")
-        self.actor = ResNet18(self.actor_channels(), c.bundle * STROKE_PARAMS, c.actor_width, norm=True)
-        if c.init_thickness > 0:
-            init_stroke_bias(self.actor.fc, c.bundle, c.init_thickness, c.init_opacity)
+        if c.actor_head == "spatial":         # our deviation: where from a heat map (spatial_actor.py)
+            self.actor = SpatialActor(self.actor_channels(), c.bundle, c.actor_width)
+            if c.init_thickness > 0:
+                self.actor.init_stroke_bias(c.init_thickness, c.init_opacity)
+        else:                                   # the thesis: LTP's ResNet-18 -> fc
+            self.actor = ResNet18(self.actor_channels(), c.bundle * STROKE_PARAMS, c.actor_width, norm=True)
+            if c.init_thickness > 0:
+                init_stroke_bias(self.actor.fc, c.bundle, c.init_thickness, c.init_opacity)
         if c.renderer == ANALYTIC:
             self.renderer = AnalyticRenderer(size=c.size, segments=c.renderer_segments, edge=c.renderer_edge)
         self.attention = AttentionModule(c.attention_width, c.attention_unet_width, c.attention_res_blocks,
@@ -274,15 +293,21 @@ class PaintingAgent(Method):
         if focus is None:
             focus = self.focus(canvas)
         a = torch.sigmoid(actor(self.actor_input(canvas, target, fm17, tfrac, focus)))
-        sched = self.model_cfg.thickness_schedule
-        if sched:
-            if len(sched) != 2:
-                raise ConfigError(f"model.thickness_schedule must be [start, end], got {list(sched)}")
-            cap = sched[0] + (sched[1] - sched[0]) * tfrac.clamp(0, 1)           # B
+        if self.model_cfg.thickness_schedule:
+            cap = self.thickness_cap(tfrac)                                      # B
             mult = torch.ones(a.shape[0], self.model_cfg.bundle, STROKE_PARAMS, dtype=a.dtype, device=a.device)
             mult[:, :, 6] = mult[:, :, 8] = cap[:, None]
             a = (a.view_as(mult) * mult).view_as(a)
         return a
+
+    def thickness_cap(self, tfrac: torch.Tensor) -> torch.Tensor:
+        """The coarse-to-fine cap on z at episode fraction t/T (1 without a schedule)."""
+        sched = self.model_cfg.thickness_schedule
+        if not sched:
+            return torch.ones_like(tfrac)
+        if len(sched) != 2:
+            raise ConfigError(f"model.thickness_schedule must be [start, end], got {list(sched)}")
+        return sched[0] + (sched[1] - sched[0]) * tfrac.clamp(0, 1)
 
     def step(self, canvas, actions, target, k=None):
         """T(s, a) with this agent's renderer and colour rule: (C_t+1, alpha, a_c, actions painted)."""
@@ -304,12 +329,18 @@ class PaintingAgent(Method):
             if norm:
                 r = r / ((target if blank else c0 - target).pow(2).flatten(1).mean(1) + 1e-6)
             return r * c.reward_scale, {"r_l2": r.mean()}
-        lm0 = self.truncated_l1(c0, target, fm17)                  # Eq. 6.4, L_m(t)
-        lm1 = self.truncated_l1(c1, target, fm17)                  #          L_m(t+1)
-        parts = {"l1_masked": lm1.mean()}
-        r_m = lm0 - lm1                                            # Eq. 6.5, R_m = L_m(t) - L_m(t+1)
-        if norm:
-            r_m = r_m / ((self.truncated_l1(torch.zeros_like(target), target, fm17) if blank else lm0) + 1e-6)
+        r_m, parts = 0.0, {}
+        for s in [1] + list(c.reward_scales):
+            down = (lambda x: x) if s == 1 else (lambda x: F.avg_pool2d(x, s, ceil_mode=True))
+            ts, ms = down(target), down(fm17)
+            lm0 = self.truncated_l1(down(c0), ts, ms)              # Eq. 6.4, L_m(t)
+            lm1 = self.truncated_l1(down(c1), ts, ms)              #          L_m(t+1)
+            r_s = lm0 - lm1                                        # Eq. 6.5, R_m = L_m(t) - L_m(t+1)
+            if norm:
+                r_s = r_s / ((self.truncated_l1(torch.zeros_like(ts), ts, ms) if blank else lm0) + 1e-6)
+            r_m = r_m + r_s / (1 + len(c.reward_scales))
+            if s == 1:
+                parts["l1_masked"] = lm1.mean()
         if c.vgg_weight > 0:
             pv0 = self.masks.perceptual(c0, vgg_t)
             pv1 = self.masks.perceptual(c1, vgg_t)
@@ -498,13 +529,35 @@ class PaintingAgent(Method):
             total = total + (c.gamma ** h) * alive * r
             parts = parts or p
             canvas = c1
-        loss_actor = -total.mean()
+        loss_actor = -total.mean() * c.reward_weight
+        if c.imitation_weight > 0:
+            loss_recover = self._recovery_loss(ctx, c0, t, img, mask)
+            loss_actor = loss_actor + c.imitation_weight * loss_recover
+            logs["loss_recover"] = loss_recover.detach()
         ctx.backward(loss_actor)
         ctx.step("actor")
         if joint:
             ctx.step("attention")
         logs.update({"loss_actor": loss_actor.detach(), **{k: v.detach() for k, v in parts.items()}})
         return logs
+
+    def _recovery_loss(self, ctx, c0, t, img, mask):
+        """L_recover (models/painting/imitation.py): paint k random strokes s* in random colours
+        onto the replayed canvases (always visible, unlike the target's own colours on a canvas
+        that already matches it), and score the actor's bundle for the state (C_t, T(C_t, s*), t)
+        against s* under the best pairing."""
+        c = self.model_cfg
+        b = c0.shape[0]
+        tfrac = t.to(c0.dtype) / float(c.max_step)
+        cap = self.thickness_cap(tfrac)
+        demo = sample_demo_strokes(b, c.bundle, cap)
+        with torch.no_grad():
+            goal = step_canvas(self.renderer, c0, demo.flatten(1), c.bundle)[0]
+            fm17, _ = self.masks.masks(goal, mask, c.size, c.focus_size)
+            focus = self.focus(c0)
+        a = self.act(ctx.nets["actor"], c0, goal, fm17, t, focus=focus)
+        return matched_stroke_loss(a.view(b, c.bundle, STROKE_PARAMS), demo.view(b, c.bundle, STROKE_PARAMS),
+                                   cap, with_color=c.color == "actor")
 
     @torch.no_grad()
     def visuals(self, batch):
