@@ -44,15 +44,15 @@ def pyramid_plan(n_bundles: int, H: int, W: int, min_patch: int = 6, per_patch: 
     last entry for finer levels). The defaults were chosen on the held-out photos of
     bench/bench_painting_agent.py (docs/painting.md): every patch starts as a fresh episode (t = 0),
     where the actor paints best."""
-    levels, left, l = [], n_bundles, 0
+    levels, left, depth = [], n_bundles, 0
     long = max(H, W)
     while left > 0:
-        g = 2 ** l
+        g = 2 ** depth
         rows = max(1, min(H, round(g * H / long)))
         cols = max(1, min(W, round(g * W / long)))
-        per = per_patch[min(l, len(per_patch) - 1)]
-        tf = t_fractions[min(l, len(t_fractions) - 1)]
-        finer_fits = math.ceil(long / (2 ** (l + 1))) >= min_patch and rows * cols < H * W
+        per = per_patch[min(depth, len(per_patch) - 1)]
+        tf = t_fractions[min(depth, len(t_fractions) - 1)]
+        finer_fits = math.ceil(long / (2 ** (depth + 1))) >= min_patch and rows * cols < H * W
         need = rows * cols * per
         if need <= left and finer_fits:
             levels.append(Level(rows, cols, per, tf))
@@ -60,7 +60,7 @@ def pyramid_plan(n_bundles: int, H: int, W: int, min_patch: int = 6, per_patch: 
         else:
             levels.append(Level(rows, cols, 0, tf))
             left = 0
-        l += 1
+        depth += 1
     return levels
 
 
