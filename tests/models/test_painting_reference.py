@@ -28,7 +28,7 @@ from condsynth.testing import prepare_training
 from painting_helpers import tiny_agent_cfg, tiny_renderer_checkpoint
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "painting_reference.json"
-TOLERANCE = 1e-6          # relative and absolute, on every number
+TOLERANCE = 5e-3          # relative and absolute: an AVX-512 CPU rounds differently from the AVX2 one that wrote the file (9e-4 seen after 3 updates)
 
 # Agent variants, as overrides of painting_helpers.tiny_agent_cfg.
 VARIANTS = {
