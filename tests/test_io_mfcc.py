@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import wave
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from condsynth.errors import UserError
 from condsynth.io import mfcc as M
 
 av = pytest.importorskip("av")
+from test_io_audio import _encode, _write_wav  # noqa: E402 - the audio tests' file writers
 
 
 def _speech_like(seconds=1.0, rate=16000, seed=0):
@@ -103,26 +102,7 @@ def test_windows_are_aligned_to_25fps_frames():
 
 
 def _wav(path, channels, rate):
-    pcm = np.round(np.atleast_2d(channels).T * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as f:
-        f.setnchannels(pcm.shape[1])
-        f.setsampwidth(2)
-        f.setframerate(rate)
-        f.writeframes(pcm.tobytes())
-    return path
-
-
-def _encode(path, x, rate, codec, fmt):
-    with av.open(str(path), "w", format=fmt) as box:
-        st = box.add_stream(codec, rate=rate)
-        st.layout = "mono"
-        fr = av.AudioFrame.from_ndarray(x[None].astype(np.float32), format="flt", layout="mono")
-        fr.sample_rate, fr.pts, fr.time_base = rate, 0, Fraction(1, rate)
-        for pkt in st.encode(fr):
-            box.mux(pkt)
-        for pkt in st.encode(None):
-            box.mux(pkt)
-    return path
+    return _write_wav(path, np.atleast_2d(channels), rate)
 
 
 def _resample(x, src, dst):

@@ -17,11 +17,15 @@ from condsynth.errors import UserError
 from condsynth.nn.landmark_pca import LandmarkPCA
 
 pytest.importorskip("av")
-pytest.importorskip("espeakng_loader")
+
+
+def needs_espeak():
+    pytest.importorskip("espeakng_loader")
 
 
 @pytest.fixture(scope="module")
 def lrw(tmp_path_factory):
+    needs_espeak()
     out = tmp_path_factory.mktemp("talking") / "lrw"
     T.write_dataset(out, 6, size=32, seed=3, n_words=2, val_fraction=0.2, test_fraction=0.2, progress=False)
     return out
@@ -29,6 +33,7 @@ def lrw(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
+    needs_espeak()
     out = tmp_path_factory.mktemp("talking") / "grid"
     T.write_dataset(out, 2, size=32, seed=3, layout="grid", speakers=2, progress=False)
     return out
@@ -56,6 +61,7 @@ def test_mouth_track_closes_on_bilabials_with_coarticulation():
 
 
 def test_espeak_speech_has_word_and_phoneme_timings():
+    needs_espeak()
     from condsynth.data.synth.speech import synthesize
     u = synthesize("say the word family again", "en-us", 150)
     assert [w for w, _, _ in u.words] == ["say", "the", "word", "family", "again"]
@@ -96,7 +102,7 @@ def test_lrw_layout_splits_truth_and_check(lrw):
     assert rep.counts["clips"] == 6 and rep.counts["no_audio"] == 0 and "29 (6)" in rep.text()
 
 
-def test_grid_export_and_align_files(grid):
+def test_grid_export_and_align_files(grid, tmp_path):
     clips = read_grid(grid)
     assert [c.split for c in clips] == ["s1", "s2"] and all(c.align is not None for c in clips)
     truth = json.loads(clips[0].path.with_suffix(".json").read_text())
@@ -105,6 +111,11 @@ def test_grid_export_and_align_files(grid):
     assert all(0 <= s < e <= 3.0 for _, s, e in words)
     rep = check_dataset("grid", grid)
     assert rep.counts["videos"] == 2 and rep.counts["words"] == 12 and "75 (2)" in rep.text()
+    meta = prepare(grid, "grid", tmp_path / "prep", size=32, landmarks="truth", progress=False)
+    assert meta["failures"] == [] and [c["name"] for c in meta["clips"]] == [c.name for c in clips]
+    assert [w for w, _, _ in meta["clips"][0]["words"]] == truth["sentence"]
+    z = np.load(tmp_path / "prep" / meta["clips"][0]["file"])
+    assert z["crops"].shape == (75, 32, 32, 3) and z["mfcc"].shape == (75, 28, 12)
     bad = grid / "align" / "s1" / "broken.align"
     bad.write_text("0 100 sil\nnot a line\n")
     with pytest.raises(UserError, match="line 2"):
@@ -147,6 +158,7 @@ def test_prepare_lists_clips_without_audio_or_face(lrw, tmp_path):
 
 
 def test_cli_synth_check_prepare(tmp_path, capsys):
+    needs_espeak()
     out = tmp_path / "w"
     assert main(["data", "synth", "talking", "--out", str(out), "--n", "3", "--words", "1", "--size", "32",
                  "--no-progress"]) == 0

@@ -293,7 +293,7 @@ def prepare(root: str | Path, layout: str, out: str | Path, *, size: int = 128, 
             extra = {}
             if c.align is not None:
                 extra["words"] = [[w, s, e] for w, s, e in read_align(c.align)]
-            np.savez(tmp / rel, **got)
+            np.savez_compressed(tmp / rel, **got)
             index.append({"name": c.name, "split": c.split, "word": c.word, "label": words.index(c.word) if c.word
                           else None, "file": str(rel), "frames": int(len(got["crops"])), **extra})
         meta = {"layout": layout, "source": str(root), "size": size, "smooth_frames": smooth, "landmarks": landmarks,
