@@ -111,6 +111,17 @@ def test_grid_export_and_align_files(grid, tmp_path):
     assert all(0 <= s < e <= 3.0 for _, s, e in words)
     rep = check_dataset("grid", grid)
     assert rep.counts["videos"] == 2 and rep.counts["words"] == 12 and "75 (2)" in rep.text()
+    # GRID's separate audio (audio_25k/s<k>/<code>.wav) is found and preferred
+    import shutil
+    alt = tmp_path / "grid"
+    shutil.copytree(grid, alt)
+    code = clips[0].path.stem
+    (alt / "audio_25k" / "s1").mkdir(parents=True)
+    from test_io_audio import _write_wav
+    _write_wav(alt / "audio_25k" / "s1" / f"{code}.wav", np.zeros((1, 25000 * 3)), 25000)
+    got = prepare(alt, "grid", tmp_path / "alt", size=32, landmarks="truth", progress=False)
+    first = np.load(tmp_path / "alt" / got["clips"][0]["file"])
+    assert bool(first["silent"]) and read_grid(alt)[0].audio is not None
     meta = prepare(grid, "grid", tmp_path / "prep", size=32, landmarks="truth", progress=False)
     assert meta["failures"] == [] and [c["name"] for c in meta["clips"]] == [c.name for c in clips]
     assert [w for w, _, _ in meta["clips"][0]["words"]] == truth["sentence"]
@@ -137,9 +148,11 @@ def test_prepare_lists_clips_without_audio_or_face(lrw, tmp_path):
     noise = np.random.default_rng(0).normal(0, 0.1, 18560).clip(-1, 1).astype(np.float32)
     write_video(root / "ABOUT/train/ABOUT_00003.mp4", [np.full((32, 32, 3), 120, np.uint8)] * 29, 25, audio=noise)
     rep = check_dataset("lrw", root)
+    (root / "ABOUT/train/ABOUT_00004.mp4").write_bytes(b"\x00\x00\x00 ftypisom not a video")
     assert rep.counts["no_audio"] == 1 and any("ABOUT/train/ABOUT_00002" in w for w in rep.warnings)
     meta = prepare(root, "lrw", tmp_path / "prep", size=32, landmarks="truth", progress=False)
     reasons = {f["clip"]: f["reason"] for f in meta["failures"]}
+    assert reasons.pop("ABOUT/train/ABOUT_00004.mp4").startswith("unreadable video")
     assert reasons == {"ABOUT/train/ABOUT_00002.mp4": "no audio",
                        "ABOUT/train/ABOUT_00003.mp4": "no landmark truth (.json) beside the clip"}
     assert len(meta["clips"]) == 6 and meta["words"] == ["ABOUT", "FAMILY"]
@@ -155,6 +168,8 @@ def test_prepare_lists_clips_without_audio_or_face(lrw, tmp_path):
     pytest.importorskip("dlib")
     meta = prepare(root, "lrw", tmp_path / "prep2", size=32, landmarks="auto", progress=False)
     assert "no face" in {f["clip"]: f["reason"] for f in meta["failures"]}["ABOUT/train/ABOUT_00003.mp4"]
+    with pytest.raises(UserError, match="ABOUT_00004.mp4: not a readable video"):
+        check_dataset("lrw", root)          # check names the corrupt clip; prepare lists it and goes on
 
 
 def test_cli_synth_check_prepare(tmp_path, capsys):
@@ -167,6 +182,12 @@ def test_cli_synth_check_prepare(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "prepared 3 clips (0 failed)" in text
     assert main(["data", "prepare", "lrw", str(out), "--size", "32"]) == 2          # exists: needs --overwrite
+    assert main(["data", "prepare", "lrw", str(out), "--size", "32", "--landmarks", "truth", "--pad-to-31",
+                 "--out", str(tmp_path / "p31"), "--no-progress"]) == 0
+    idx = read_prepared(out / "prepared")
+    a, b = (np.load(root / idx["clips"][0]["file"]) for root in (out / "prepared", tmp_path / "p31"))
+    assert b["crops"].shape[0] == 31 and (b["crops"][0] == b["crops"][2]).all() and (b["crops"][2:] == a["crops"]).all()
+    assert np.allclose(b["mfcc"][2:], a["mfcc"], atol=1e-3)         # the audio moved with the video
     assert main(["data", "check", "grid", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "no GRID videos" in err

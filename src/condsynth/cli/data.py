@@ -103,6 +103,9 @@ def add_parser(subparsers) -> None:
     prep.add_argument("--landmarks", choices=("auto", "dlib", "truth"), default="auto",
                       help="(lrw|grid) dlib per frame, the talking world's exact truth (.json beside a clip), or "
                            "auto: the truth where it exists, else dlib (default auto)")
+    prep.add_argument("--pad-to-31", action="store_true",
+                      help="(lrw) the thesis's 31 frames: two copies of the first frame in front of LRW's native 29 "
+                           "(an old-ffmpeg artefact), the audio delayed with them")
     prep.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     prep.add_argument("--overwrite", action="store_true", help="replace an existing cache")
     prep.set_defaults(func=run_prepare)
@@ -187,7 +190,7 @@ def run_prepare_talking(args: argparse.Namespace) -> int:
     check_output(out, kind="folder", overwrite=args.overwrite)
     start = time.perf_counter()
     meta = prepare(args.dir, args.dataset, out, size=args.size, smooth=args.smooth, landmarks=args.landmarks,
-                   progress=False if args.no_progress else None)
+                   pad31=args.pad_to_31, progress=False if args.no_progress else None)
     failed = meta["failures"]
     print(f"prepared {len(meta['clips'])} clips ({len(failed)} failed) at {args.size}px to {out} "
           f"in {time.perf_counter() - start:.1f}s")

@@ -49,6 +49,7 @@ class TalkingClip:
     split: str             # train / val / test (LRW) or the speaker s<k> (GRID)
     word: str | None       # LRW's label
     align: Path | None = None
+    audio: Path | None = None   # a separate audio file (GRID's audio_25k/); else the video's own track
 
 
 def read_lrw(root: str | Path) -> tuple[list[TalkingClip], list[str]]:
@@ -80,8 +81,17 @@ def _align_file(root: Path, speaker: str, code: str) -> Path | None:
     return None
 
 
+def _audio_file(root: Path, speaker: str, code: str) -> Path | None:
+    for folder in (root / "audio_25k" / speaker, root / "audio_50k" / speaker, root / "audio" / speaker,
+                   root / speaker / "audio"):
+        if (folder / f"{code}.wav").is_file():
+            return folder / f"{code}.wav"
+    return None
+
+
 def read_grid(root: str | Path) -> list[TalkingClip]:
-    """Every GRID video (``s<k>/*.mpg|mp4``) with its align file where one exists."""
+    """Every GRID video (``s<k>/*.mpg|mp4``) with its align file and, where GRID's separate audio is
+    present (``audio_25k/s<k>/<code>.wav``, also ``audio_50k/``, ``audio/``, ``s<k>/audio/``), its audio."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: GRID folder not found")
@@ -89,7 +99,8 @@ def read_grid(root: str | Path) -> list[TalkingClip]:
     for sdir in sorted((p for p in root.iterdir() if p.is_dir() and GRID_SPEAKER.match(p.name)),
                        key=lambda p: int(p.name[1:])):
         for f in sorted(list(sdir.glob("*.mpg")) + list(sdir.glob("*.mp4"))):
-            clips.append(TalkingClip(f, f"{sdir.name}/{f.stem}", sdir.name, None, _align_file(root, sdir.name, f.stem)))
+            clips.append(TalkingClip(f, f"{sdir.name}/{f.stem}", sdir.name, None, _align_file(root, sdir.name, f.stem),
+                                     _audio_file(root, sdir.name, f.stem)))
     if not clips:
         raise UserError(f"{root}: no GRID videos (expected s<k>/<code>.mpg and align/s<k>/<code>.align)")
     return clips
@@ -186,7 +197,7 @@ def check_grid(root: Path) -> Report:
     for c in clips:
         n, has_audio, _ = _probe(c.path)
         frames.append(n)
-        if not has_audio:
+        if not has_audio and c.audio is None:
             no_audio.append(c.name)
         if c.align is None:
             no_align.append(c.name)
@@ -247,9 +258,12 @@ def prepare_clip(clip: TalkingClip, size: int, smooth: float, source: str, analy
     from condsynth.io.faces import apply_matrix, default_template, similarity_transform
     from condsynth.io.mfcc import speech_features
     from condsynth.io.video import read_frames
-    frames = read_frames(clip.path)
     try:
-        feats = speech_features(clip.path, n_frames=len(frames))
+        frames = read_frames(clip.path)
+    except UserError as e:
+        return f"unreadable video ({str(e).split(': ', 1)[-1]})"
+    try:
+        feats = speech_features(clip.audio or clip.path, n_frames=len(frames))
     except UserError as e:
         return "no audio" if "no audio stream" in str(e) else f"audio: {str(e).split(': ', 1)[-1]}"
     pts = _frame_landmarks(frames, clip, source, analyzer_box)
@@ -262,12 +276,26 @@ def prepare_clip(clip: TalkingClip, size: int, smooth: float, source: str, analy
                                      borderMode=cv2.BORDER_REPLICATE) for f, m in zip(frames, mats)])
     lm = np.stack([apply_matrix(m, p) for m, p in zip(mats, pts)]).astype(np.float32)
     return {"crops": crops, "landmarks": lm, "mfcc": feats.windows.numpy(), "matrices": mats.astype(np.float32),
-            "silent": np.array(feats.silent)}
+            "silent": np.array(feats.silent), "_samples": feats.samples}
+
+
+def pad_to_31(got: dict) -> dict:
+    """The thesis's 31-frame LRW clips (T001 line 1283): old ffmpeg builds put two extra copies of the
+    first frame in front of the native 29 (spec §2.2). The frames, landmarks and matrices get the two
+    copies; the MFCC windows move with the video, two silent frames in front of the audio."""
+    from condsynth.io.mfcc import SAMPLES_PER_FRAME, speech_windows
+    out = dict(got)
+    for key in ("crops", "landmarks", "matrices"):
+        out[key] = np.concatenate([got[key][:1], got[key][:1], got[key]])
+    audio = np.concatenate([np.zeros(2 * SAMPLES_PER_FRAME, np.float32), got.pop("_samples")])
+    out["mfcc"] = speech_windows(audio, len(out["crops"])).numpy()
+    return out
 
 
 def prepare(root: str | Path, layout: str, out: str | Path, *, size: int = 128, smooth: float = 2.0,
-            landmarks: str = "auto", progress: bool | None = None) -> dict:
-    """Cache aligned crops, landmarks and MFCC of every clip of an LRW or GRID folder under ``out``."""
+            landmarks: str = "auto", pad31: bool = False, progress: bool | None = None) -> dict:
+    """Cache aligned crops, landmarks and MFCC of every clip of an LRW or GRID folder under ``out``
+    (``pad31``: LRW's 29 frames as the thesis's 31, see :func:`pad_to_31`)."""
     from tqdm import tqdm
 
     from condsynth.io.atomic import atomic_dir, atomic_write_text
@@ -288,6 +316,8 @@ def prepare(root: str | Path, layout: str, out: str | Path, *, size: int = 128, 
             if isinstance(got, str):
                 failures.append({"clip": str(c.path.relative_to(root)), "reason": got})
                 continue
+            got = pad_to_31(got) if pad31 and len(got["crops"]) == 29 else got
+            got.pop("_samples", None)
             rel = Path(c.split) / f"{c.path.stem}.npz"
             (tmp / c.split).mkdir(exist_ok=True)
             extra = {}
@@ -297,6 +327,7 @@ def prepare(root: str | Path, layout: str, out: str | Path, *, size: int = 128, 
             index.append({"name": c.name, "split": c.split, "word": c.word, "label": words.index(c.word) if c.word
                           else None, "file": str(rel), "frames": int(len(got["crops"])), **extra})
         meta = {"layout": layout, "source": str(root), "size": size, "smooth_frames": smooth, "landmarks": landmarks,
+                "pad_to_31": pad31,
                 "align_anchors": list(ALIGN_ANCHORS), "words": words, "clips": index, "failures": failures}
         atomic_write_text(tmp / "index.json", json.dumps(meta, indent=1) + "\n")
     return meta

@@ -129,7 +129,7 @@ def _talking_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", choices=("lrw", "grid"), default="lrw",
                    help="lrw: WORD/{train,val,test}/WORD_00001.mp4 (29 frames) + .txt; grid: s<k>/<code>.mp4 "
                         "(75 frames, a six-word sentence) + align/s<k>/<code>.align (default lrw)")
-    p.add_argument("--words", type=int, default=10, help="(lrw) vocabulary size, at most 10 (default 10)")
+    p.add_argument("--words", type=int, default=10, help="(lrw) vocabulary size: the first K of the world's 20 LRW words (default 10)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="(lrw) share of clips for val/ (default 0.1)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="(lrw) share of clips for test/ (default 0.2)")
     p.add_argument("--speakers", type=int, default=4, help="(grid) number of speakers s1..sK (default 4)")

@@ -54,7 +54,9 @@ WORLD_VERSION = 1
 FPS = 25
 LRW_FRAMES = 29                    # 1.16 s, LRW's native clip length
 GRID_FRAMES = 75                   # 3 s
-VOCABULARY = ("ABOUT", "FAMILY", "MONEY", "PEOPLE", "WATER", "THINK", "SCHOOL", "CHILDREN", "EVERY", "NUMBER")
+# LRW words; the first ten are visually distinct, the next ten add near-homophenes (MIGHT / RIGHT, BEFORE / BECAUSE)
+VOCABULARY = ("ABOUT", "FAMILY", "MONEY", "PEOPLE", "WATER", "THINK", "SCHOOL", "CHILDREN", "EVERY", "NUMBER",
+              "BECAUSE", "BEFORE", "MIGHT", "RIGHT", "GREAT", "POLICE", "WORLD", "YEARS", "SPEND", "LEVEL")
 CARRIERS = ("say {} again", "I said {} now", "the word {} is next", "we heard {} today", "please say {} once more",
             "you said {} to me")
 RATES = (130, 150, 170, 190)       # words per minute
@@ -218,15 +220,17 @@ GRID_WORDS = (("bin", "lay", "place", "set"), ("blue", "green", "red", "white"),
               tuple("abcdefghijklmnopqrstuvxyz"), ("zero", "one", "two", "three", "four", "five", "six", "seven",
                                                    "eight", "nine"), ("again", "now", "please", "soon"))
 GRID_UNITS = 25000                 # align files count 1/25000 s (1000 per video frame)
+GRID_IDENTITY0 = 100000            # speaker k is faces-world identity GRID_IDENTITY0 + k - 1
 
 
 def grid_clip(speaker: int, seed: int, index: int, size: int = 96, pose: float = 0.5) -> tuple[str, Clip]:
-    """A GRID sentence (75 frames) of speaker ``speaker``; returns its GRID code name and the clip."""
+    """A GRID sentence (75 frames) of identity ``speaker`` (``GRID_IDENTITY0 + k - 1`` for s<k>); returns its
+    GRID code name and the clip."""
     rng = np.random.default_rng([seed, index])
     words = [ws[rng.integers(len(ws))] for ws in GRID_WORDS]
     digit = str(GRID_WORDS[4].index(words[4]))
     code = words[0][0] + words[1][0] + words[2][0] + words[3] + digit + words[5][0]
-    voice = VOICES[speaker % len(VOICES)]
+    voice = VOICES[(speaker - GRID_IDENTITY0) % len(VOICES)]
     utt = synthesize(" ".join(words), voice, 165)
     if utt.seconds > 2.8:
         utt = synthesize(" ".join(words), voice, 220)
@@ -298,7 +302,9 @@ def write_dataset(out: str | Path, n: int, *, size: int = 96, seed: int = 0, lay
     else:
         if n < 1 or speakers < 1:
             raise UserError(f"talking world: --n and --speakers must be at least 1, got {n} and {speakers}")
-        plan, counts = [(None, f"s{i % speakers + 1}", None, i % speakers, i) for i in range(n)], {"sentences": n}
+        # GRID is the cross-dataset test: its speakers are identities no LRW export of the same seed uses
+        plan = [(None, f"s{i % speakers + 1}", None, GRID_IDENTITY0 + i % speakers, i) for i in range(n)]
+        counts = {"sentences": n}
     bar = tqdm(plan, desc="talking", disable=(progress is False) or (progress is None and len(plan) < 50))
     with atomic_dir(out) as tmp:
         ids: dict[str, set] = {}
