@@ -54,6 +54,9 @@ def smoke_call(pipe):
         return np.concatenate([out.sentence.ravel(), out.words.ravel(), out.image_code.ravel()])
     if type(pipe).__name__ == "FaceProbePipeline":               # face evaluators: ages, landmarks or embeddings
         return pipe([img, img[::-1]]).values.astype(np.float32)
+    if type(pipe).__name__ == "LipReadingPipeline":              # lip readers: word scores of a clip
+        clip = (np.random.default_rng(0).random((20, 24, 24, 3)) * 255).astype(np.uint8)
+        return pipe([clip, clip[:, ::-1]]).log_probs
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

@@ -166,6 +166,43 @@ def _face_probe(workdir: Path) -> dict:
             "data": {"root": str(faces_dataset(workdir)), "image_size": 32}}
 
 
+def talking_prepared(workdir: Path, words: int = 2, size: int = 24) -> Path:
+    """A tiny prepared LRW cache (the layout ``data prepare lrw`` writes), made of drawn mouths:
+    word 0 opens the mouth in the first half of the clip, word 1 in the second half."""
+    import json
+
+    import numpy as np
+
+    out = Path(workdir) / f"talking-prepared{size}"
+    if (out / "index.json").is_file():
+        return out
+    rng = np.random.default_rng(0)
+    clips = []
+    for split, n in (("train", 4), ("test", 2)):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for w in range(words):
+            for k in range(n):
+                crops = rng.integers(90, 110, (29, size, size, 3)).astype(np.uint8)
+                half = slice(0, 14) if w == 0 else slice(15, 29)
+                crops[half, size * 2 // 3: size * 5 // 6, size // 3: size * 2 // 3] = 20
+                name = f"W{w}_{k + 1:05d}"
+                np.savez(out / split / f"{name}.npz", crops=crops, landmarks=np.zeros((29, 68, 2), np.float32),
+                         mfcc=np.zeros((29, 28, 12), np.float32))
+                clips.append({"name": f"W{w}/{split}/{name}", "split": split, "word": f"W{w}", "label": w,
+                              "file": f"{split}/{name}.npz", "frames": 29})
+    (out / "index.json").write_text(json.dumps({"layout": "lrw", "size": size, "words": [f"W{w}" for w in
+                                                                                       range(words)],
+                                                "clips": clips, "failures": []}))
+    return out
+
+
+def _lipreader(workdir: Path) -> dict:
+    return {"method": "lipreader", "model": {"arch": "staf", "n_words": 2, "words": ["W0", "W1"], "width": 2,
+                                             "blocks": [1, 1, 0, 0], "feature_dim": 4, "hidden": 4,
+                                             "lstm_layers": 1},
+            "data": {"root": str(talking_prepared(workdir)), "roi": "mouth", "size": 16, "frames": 16}}
+
+
 # method name -> function(workdir) -> raw config without the train section
 TINY: dict[str, Callable[[Path], dict]] = {
     "template": _paired("template", {"width": 4, "depth": 1}),
@@ -177,6 +214,7 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "segmenter": _segmenter,
     "damsm": _damsm,
     "face_probe": _face_probe,
+    "lipreader": _lipreader,
 }
 
 

@@ -85,13 +85,28 @@ def add_parser(subparsers) -> None:
     check.set_defaults(func=run_check)
 
     prep = data_sub.add_parser(
-        "prepare", help="cache the 68 face landmarks of a face dataset (UTKFace, CACD2000) once",
-        description="Detect the largest face of every image (dlib HOG, OpenCV Haar fallback) and write its 68 "
-                    "landmarks to DIR/landmarks.npz, the cache the readers use with data.landmarks; images "
-                    "without a face are listed as failures.")
-    prep.add_argument("dataset", choices=("utkface", "cacd"), help="the dataset layout")
+        "prepare", help="cache face landmarks (UTKFace, CACD2000) or aligned crops, landmarks and MFCC (LRW, GRID)",
+        description="utkface|cacd: detect the largest face of every image (dlib HOG, OpenCV Haar fallback) and "
+                    "write its 68 landmarks to DIR/landmarks.npz, the cache the readers use with data.landmarks; "
+                    "images without a face are listed as failures. lrw|grid: per clip, the face crops aligned "
+                    "on the nose and eye corners with the alignment smoothed over time, the 68 landmarks in "
+                    "the crop and the per-frame MFCC windows, in DIR/prepared/ (index.json lists the clips and "
+                    "the failures: clips without a face or without audio).")
+    prep.add_argument("dataset", choices=("utkface", "cacd", "lrw", "grid"), help="the dataset layout")
     prep.add_argument("dir", type=Path, metavar="DIR", help="the dataset folder")
-    prep.add_argument("--out", type=Path, help="cache file (default DIR/landmarks.npz)")
+    prep.add_argument("--out", type=Path, help="cache file (default DIR/landmarks.npz) or, for lrw|grid, "
+                                               "folder (default DIR/prepared)")
+    prep.add_argument("--size", type=int, default=128, help="(lrw|grid) aligned crop side (default 128)")
+    prep.add_argument("--smooth", type=float, default=2.0,
+                      help="(lrw|grid) Gaussian sigma in frames of the alignment's smoothing; 0 = per frame "
+                           "(default 2)")
+    prep.add_argument("--landmarks", choices=("auto", "dlib", "truth"), default="auto",
+                      help="(lrw|grid) dlib per frame, the talking world's exact truth (.json beside a clip), or "
+                           "auto: the truth where it exists, else dlib (default auto)")
+    prep.add_argument("--pad-to-31", action="store_true",
+                      help="(lrw) the thesis's 31 frames: two copies of the first frame in front of LRW's native 29 "
+                           "(an old-ffmpeg artefact), the audio delayed with them")
+    prep.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     prep.add_argument("--overwrite", action="store_true", help="replace an existing cache")
     prep.set_defaults(func=run_prepare)
 
@@ -149,6 +164,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
+    if args.dataset in ("lrw", "grid"):
+        return run_prepare_talking(args)
     from condsynth.data.utkface import read_cacd, read_utkface
     from condsynth.io.faces import FaceAnalyzer, cache_landmarks
     from condsynth.io.outputs import check_output
@@ -159,6 +176,28 @@ def run_prepare(args: argparse.Namespace) -> int:
     done = cache_landmarks([r.path for r in records], FaceAnalyzer(), out)
     print(f"wrote landmarks of {done['points']} images ({done['failures']} without a face) to {out} "
           f"in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def run_prepare_talking(args: argparse.Namespace) -> int:
+    from condsynth.data.talking import prepare
+    from condsynth.io.outputs import check_output
+    if not 16 <= args.size <= 1024:
+        raise UserError(f"--size must be between 16 and 1024, got {args.size}")
+    if not 0 <= args.smooth <= 100:
+        raise UserError(f"--smooth must be between 0 and 100 frames, got {args.smooth}")
+    out = args.out or args.dir / "prepared"
+    check_output(out, kind="folder", overwrite=args.overwrite)
+    start = time.perf_counter()
+    meta = prepare(args.dir, args.dataset, out, size=args.size, smooth=args.smooth, landmarks=args.landmarks,
+                   pad31=args.pad_to_31, progress=False if args.no_progress else None)
+    failed = meta["failures"]
+    print(f"prepared {len(meta['clips'])} clips ({len(failed)} failed) at {args.size}px to {out} "
+          f"in {time.perf_counter() - start:.1f}s")
+    for f in failed[:10]:
+        print(f"  failed: {f['clip']}: {f['reason']}")
+    if len(failed) > 10:
+        print(f"  ... and {len(failed) - 10} more (all in {out / 'index.json'})")
     return 0
 
 

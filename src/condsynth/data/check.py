@@ -28,6 +28,7 @@ READER_MODULES = (                     # "labels" is generic and lives here
     "condsynth.data.utkface",          # utkface
     "condsynth.data.synth.scenes",     # scenes
     "condsynth.data.captions",         # cub, oxford, coco, captions
+    "condsynth.data.talking",          # lrw, grid
 )
 
 

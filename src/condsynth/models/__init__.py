@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "segmenter": "condsynth.models.segmenter:Segmenter",
     "damsm": "condsynth.models.damsm:DAMSM",
     "face_probe": "condsynth.models.face_probe:FaceProbe",
+    "lipreader": "condsynth.models.lipreader:LipReader",
 }
 
 

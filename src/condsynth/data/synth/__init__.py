@@ -123,6 +123,26 @@ def _write_faces(args: argparse.Namespace) -> dict:
                          progress=progress(args))
 
 
+# ------------------------------------------------------------------------------------ talking
+def _talking_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, default=96, help="frame side, even, at least 32 (default 96)")
+    p.add_argument("--layout", choices=("lrw", "grid"), default="lrw",
+                   help="lrw: WORD/{train,val,test}/WORD_00001.mp4 (29 frames) + .txt; grid: s<k>/<code>.mp4 "
+                        "(75 frames, a six-word sentence) + align/s<k>/<code>.align (default lrw)")
+    p.add_argument("--words", type=int, default=10, help="(lrw) vocabulary size: the first K of the world's 20 LRW words (default 10)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="(lrw) share of clips for val/ (default 0.1)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="(lrw) share of clips for test/ (default 0.2)")
+    p.add_argument("--speakers", type=int, default=4, help="(grid) number of speakers s1..sK (default 4)")
+    p.add_argument("--pose", type=float, default=0.5, help="scale of the random head pose (default 0.5)")
+
+
+def _write_talking(args: argparse.Namespace) -> dict:
+    from condsynth.data.synth.talking import write_dataset
+    return write_dataset(args.out, args.n, size=args.size, seed=args.seed, layout=args.layout, n_words=args.words,
+                         val_fraction=args.val_fraction, test_fraction=args.test_fraction, speakers=args.speakers,
+                         pose=args.pose, overwrite=args.overwrite, progress=progress(args))
+
+
 WORLDS: dict[str, World] = {w.name: w for w in [
     World("scenes", "outdoor scenes: colour label maps (A) -> rendered photos (B), optionally with class-id "
                     "and instance maps; stands in for Cityscapes/facades labels->photo",
@@ -134,6 +154,10 @@ WORLDS: dict[str, World] = {w.name: w for w in [
     World("faces", "procedural faces with exact 68 landmarks, identities rendered at all ten age groups, "
                    "mouth and blink controls, in UTKFace's file names; stands in for UTKFace/CACD",
           _faces_arguments, _write_faces),
+    World("talking", "faces of the faces world saying words (espeak-ng speech, visemes with coarticulation, "
+                     "blinks, head motion) with exact per-frame landmarks, visemes, phoneme and word timings, as "
+                     "h264 + AAC clips in LRW's layout or a GRID-like one",
+          _talking_arguments, _write_talking),
 ]}
 
 _SCENES_EXPORTS = ("CLASSES", "PALETTE", "Scene", "render_scene")
