@@ -54,6 +54,13 @@ def smoke_call(pipe):
         return np.concatenate([out.sentence.ravel(), out.words.ravel(), out.image_code.ravel()])
     if type(pipe).__name__ == "FaceProbePipeline":               # face evaluators: ages, landmarks or embeddings
         return pipe([img, img[::-1]]).values.astype(np.float32)
+    if type(pipe).__name__ == "FaceAgingPipeline":               # LDcGAN on an aligned crop with its landmarks
+        from condsynth.io.faces import default_template
+        return pipe(img, to=["0-5", "80+"], aligned=True, landmarks=default_template().pixels(16)).image.astype(
+            np.float32)
+    if type(pipe).__name__ == "LandmarkPredictorPipeline":       # G_L: 68 points to a target age group
+        lm = np.random.default_rng(0).uniform(-1, 1, (2, 68, 2))
+        return pipe(lm, "61-70").landmarks
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

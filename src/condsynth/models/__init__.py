@@ -19,6 +19,8 @@ REGISTRY: dict[str, str] = {
     "segmenter": "condsynth.models.segmenter:Segmenter",
     "damsm": "condsynth.models.damsm:DAMSM",
     "face_probe": "condsynth.models.face_probe:FaceProbe",
+    "ldcgan_landmarks": "condsynth.models.ldcgan.landmarks:LandmarkPredictorMethod",
+    "ldcgan": "condsynth.models.ldcgan.ldcgan:LDcGAN",
 }
 
 
