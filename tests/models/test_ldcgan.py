@@ -156,3 +156,17 @@ def test_kill_9_then_resume_finishes_the_run(workdir, tmp_path):
     raw = testing.tiny_config("ldcgan", workdir, tmp_path / "run", steps=6, checkpoint_every=2)
     killed_at, _, final = testing.sigkill_then_resume(raw, kill_after=2)
     assert killed_at >= 2 and final.name == "step_00000006"
+
+
+def test_age_classifier_pretraining_steps_leave_the_generator_alone(workdir):
+    raw = testing.tiny_config("ldcgan", workdir)
+    raw["model"]["d_a_pretrain_steps"] = 1
+    method = testing.build_method(raw)
+    g_before = {k: v.clone() for k, v in method.G.state_dict().items()}
+    d_before = {k: v.clone() for k, v in method.D.state_dict().items()}
+    logs = method.training_step(testing.first_batch(method), testing.fake_context(method, step=0))
+    assert set(logs) == {"loss_D_A_pretrain"}
+    assert all(torch.equal(g_before[k], v) for k, v in method.G.state_dict().items())
+    assert any(not torch.equal(d_before[k], v) for k, v in method.D.state_dict().items())
+    logs = method.training_step(testing.first_batch(method), testing.fake_context(method, step=1))
+    assert "loss_G" in logs

@@ -111,6 +111,8 @@ class LDcGANConfig:
     beta1: float = bounded(0.5, 0.0, 1.0)              # [R]
     beta2: float = bounded(0.999, 0.0, 1.0)
     init_gain: float = bounded(0.02, 0.0, 10.0)
+    # D_A "pre-trained" (thesis line 822): the first steps train only D's age head (and trunk) on real images
+    d_a_pretrain_steps: int = bounded(0, 0, None)
 
     def __post_init__(self):
         if self.image_size % 16:
@@ -265,6 +267,8 @@ class LDcGAN(Method):
         x, s, lm = batch["image"], batch["group"].long(), batch["landmarks"]
         t, ref = batch["target"].long(), batch["reference"]
         onehot_t, onehot_s = F.one_hot(t, N_GROUPS).float(), F.one_hot(s, N_GROUPS).float()
+        if ctx.global_step < c.d_a_pretrain_steps:
+            return self.pretrain_age_classifier(batch, ctx)
         lm_t = self.target_landmarks(lm, t)                                       # L* = G_L(L, A_t)
 
         with ctx.autocast():
@@ -311,6 +315,18 @@ class LDcGAN(Method):
         logs.update({f"loss_{k}": v.detach() for k, v in losses_d.items()})
         logs["mask_mean"] = fake.mask.detach().mean()
         return logs
+
+    def pretrain_age_classifier(self, batch, ctx: StepContext):
+        """D_A alone on real images: the inputs with their groups and the references with theirs (Eq. 4.10's
+        real term), before the GAN starts; G is not touched."""
+        D = ctx.nets["D"]
+        with ctx.autocast():
+            x = torch.cat([batch["image"], batch["reference"]])
+            y = torch.cat([batch["group"], batch["target"]]).long()
+            loss = F.cross_entropy(D(x).aux.float(), y)
+        ctx.backward(loss)
+        ctx.step("D")
+        return {"loss_D_A_pretrain": loss.detach()}
 
     # ------------------------------------------------------------------ inference and monitoring
     @torch.no_grad()
