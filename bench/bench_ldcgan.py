@@ -189,7 +189,11 @@ def main(argv=None) -> int:
     def baseline_mean(xx, t, ll):
         return mean_face[t], None, None
 
+    def true_render(xx, t, ll):      # the upper bound: the same identity's real render at the target group
+        return x[[lookup.get((int(ids[i]), int(t[i])), i) for i in range(len(xx))]], None, None
+
     res["baseline_output_equals_input"] = evaluate("input", baseline_input, grid_dir=None, **common)
+    res["reference_true_render"] = evaluate("true_render", true_render, grid_dir=None, **common)
     res["baseline_group_mean_face"] = evaluate("mean_face", baseline_mean, grid_dir=None, **common)
     # landmarks of the baselines: L itself and the target group's mean shape
     for name, f in (("landmark_baseline_L", lambda t: lm), ("landmark_baseline_group_mean_shape",
