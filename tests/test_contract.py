@@ -57,6 +57,13 @@ def smoke_call(pipe):
     if type(pipe).__name__ == "LipReadingPipeline":              # lip readers: word scores of a clip
         clip = (np.random.default_rng(0).random((20, 24, 24, 3)) * 255).astype(np.uint8)
         return pipe([clip, clip[:, ::-1]]).log_probs
+    if type(pipe).__name__ == "FaceAgingPipeline":               # LDcGAN on an aligned crop with its landmarks
+        from condsynth.io.faces import default_template
+        return pipe(img, to=["0-5", "80+"], aligned=True, landmarks=default_template().pixels(16)).image.astype(
+            np.float32)
+    if type(pipe).__name__ == "LandmarkPredictorPipeline":       # G_L: 68 points to a target age group
+        lm = np.random.default_rng(0).uniform(-1, 1, (2, 68, 2))
+        return pipe(lm, "61-70").landmarks
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

@@ -203,6 +203,29 @@ def _lipreader(workdir: Path) -> dict:
             "data": {"root": str(talking_prepared(workdir)), "roi": "mouth", "size": 16, "frames": 16}}
 
 
+def _landmark_predictor(workdir: Path) -> dict:
+    return {"method": "ldcgan_landmarks", "model": {"hidden": 16, "latent": 8},
+            "data": {"root": str(faces_dataset(workdir)), "image_size": 32}}
+
+
+def tiny_landmark_predictor_run(workdir: Path) -> Path:
+    """A tiny LDcGAN landmark predictor G_L trained for one step (the frozen part LDcGAN stands on)."""
+    from condsynth.engine.trainer import train
+
+    run = Path(workdir) / "tiny-landmark-predictor"
+    if not (run / "checkpoints").is_dir():
+        raw = _landmark_predictor(workdir)
+        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
+        train(build_experiment_config(raw))
+    return run
+
+
+def _ldcgan(workdir: Path) -> dict:
+    model = {"image_size": 32, "n_i": 2, "n_l": 2, "res_blocks": 1, "ndf": 2,
+             "landmark_predictor": str(tiny_landmark_predictor_run(workdir))}
+    return {"method": "ldcgan", "model": model, "data": {"root": str(faces_dataset(workdir)), "image_size": 32}}
+
+
 # method name -> function(workdir) -> raw config without the train section
 TINY: dict[str, Callable[[Path], dict]] = {
     "template": _paired("template", {"width": 4, "depth": 1}),
@@ -215,6 +238,8 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "damsm": _damsm,
     "face_probe": _face_probe,
     "lipreader": _lipreader,
+    "ldcgan_landmarks": _landmark_predictor,
+    "ldcgan": _ldcgan,
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS = [
     "condsynth.cli.data",
     "condsynth.cli.eval",
     "condsynth.cli.paint",
+    "condsynth.cli.age",
 ]
 
 

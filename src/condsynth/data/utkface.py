@@ -409,3 +409,48 @@ def check_cacd(root: Path) -> Report:
         report.warnings.append(f"{plural(single, 'identity')} with a single image (no identity pairs)")
     _cache_lines(root, records, report)
     return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Landmarks alone (LDcGAN's landmark predictor G_L trains on the cache, not on the images)
+
+class FaceLandmarksDataset(Dataset):
+    """The cached 68 points of a face folder with their age groups: ``{"landmarks": 68 x 2 in [-1, 1] of the
+    image, "group", "age"}``; images without cached landmarks are dropped. ``flip``: random mirror (the seed)."""
+
+    def __init__(self, root: str | Path, flip: bool = False, reader=None):
+        from PIL import Image
+
+        from condsynth.io.landmarks import read_landmark_cache
+        self.root = Path(root)
+        records, _ = (reader or read_utkface)(self.root, skip_invalid=True)
+        cache_file = self.root / "landmarks.npz"
+        if not cache_file.is_file():
+            raise UserError(f"{cache_file}: no landmark cache (write it with `condsynth data prepare utkface "
+                            f"{self.root}`)")
+        points, _, _ = read_landmark_cache(cache_file)
+        self.records = [r for r in records if r.path.name in points]
+        if not self.records:
+            raise UserError(f"{cache_file}: has landmarks for none of the images under {self.root}")
+        self.flip = flip
+        self.points, self.sizes = [], []
+        for r in self.records:
+            with Image.open(r.path) as im:       # the header only: the image size for the [-1, 1] scale
+                self.sizes.append(im.size)
+            self.points.append(np.asarray(points[r.path.name], np.float64))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def normalised(self, index: int, flip: bool = False) -> np.ndarray:
+        from condsynth.io.landmarks import mirror_landmarks
+        w, h = self.sizes[index]
+        p = mirror_landmarks(self.points[index], w) if flip else self.points[index]
+        return p / np.array([w - 1, h - 1]) * 2 - 1
+
+    def __getitem__(self, key):
+        index, seed = split_key(key)
+        flip = bool(self.flip and rng_for(index, seed, salt=13).random() < 0.5)
+        r = self.records[index]
+        return {"landmarks": torch.from_numpy(self.normalised(index, flip)).float(), "group": r.group,
+                "age": torch.tensor(float(r.age))}

@@ -20,6 +20,8 @@ REGISTRY: dict[str, str] = {
     "damsm": "condsynth.models.damsm:DAMSM",
     "face_probe": "condsynth.models.face_probe:FaceProbe",
     "lipreader": "condsynth.models.lipreader:LipReader",
+    "ldcgan_landmarks": "condsynth.models.ldcgan.landmarks:LandmarkPredictorMethod",
+    "ldcgan": "condsynth.models.ldcgan.ldcgan:LDcGAN",
 }
 
 
