@@ -43,6 +43,9 @@ def add_parser(subparsers) -> None:
                         "finer patches, default) or patches (a global pass, then one grid)")
     p.add_argument("--accept", default="improving", choices=["improving", "all"],
                    help="pyramid layout: draw only the agent's strokes that lower the error (default), or all")
+    p.add_argument("--proposals", type=int, default=4, choices=[1, 2, 4],
+                   help="pyramid layout: the actor proposes a bundle for each mirrored view of a patch "
+                        "(1 = the view only) and the best one is painted (default 4)")
     p.add_argument("--checkpoint", default=None,
                    help="an export, run or checkpoint of a painting agent or renderer (default: the bundled "
                         "'painting-renderer' for --mode optimize, the bundled agent 'painting' otherwise)")
@@ -129,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args, painter.source)
     if (size is not None or refine) and not painter.analytic:
         raise UserError(f"{painter.source}: --size and --refine need an agent with the analytic renderer")
-    extra = {"size": size, "refine": refine, "detail": detail, "layout": args.layout, "accept": args.accept} \
+    extra = {"size": size, "refine": refine, "detail": detail, "layout": args.layout, "accept": args.accept,
+             "proposals": args.proposals} \
         if painter.analytic else {}
     result = painter.paint(args.image, n, mode=args.mode, divide=args.divide, record_every=args.record_every,
                            optimize_iters=args.iters, seed=args.seed, **extra)

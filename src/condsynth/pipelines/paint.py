@@ -206,6 +206,10 @@ def rescale_thickness(strokes: torch.Tensor, ref_from: int, ref_to: int) -> torc
     return s
 
 
+FLIPS = ((False, False), (True, False), (False, True), (True, True))   # (left-right, up-down)
+PROPOSALS = (1, 2, 4)
+
+
 def to_canvas(st: torch.Tensor, y: int, x: int, h: int, w: int, H: int, W: int, S: int) -> torch.Tensor:
     """Strokes ``n x 13`` painted on an ``S x S`` view of the box (y, x, h, w) of an ``H x W``
     canvas -> the same strokes in the canvas's coordinates: positions through the 2x-canvas
@@ -264,11 +268,11 @@ class PaintingPipeline(Pipeline):
     def paint(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
               record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
               seed: int = 0, size: Optional[int] = None, refine: int = 0, detail: float = 0.5,
-              layout: str = "pyramid", accept: str = "improving") -> PaintResult:
+              layout: str = "pyramid", accept: str = "improving", proposals: int = 4) -> PaintResult:
         n = check_strokes(strokes)
         if self.analytic and self.agent is not None:
             return self.paint_any_size(image, n, mode, size, refine, detail, record_every, optimize_group, seed,
-                                       optimize_iters, layout, accept)
+                                       optimize_iters, layout, accept, proposals)
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, got '{mode}'")
         if mode != "optimize" and self.agent is None:  # a renderer-only checkpoint
@@ -292,7 +296,8 @@ class PaintingPipeline(Pipeline):
 
     def paint_any_size(self, image, n: int, mode: str = "agent", size=None, refine: int = 0,
                        detail: float = 0.5, record_every: int = 5, group: int = 20, seed: int = 0,
-                       iters: int = 40, layout: str = "pyramid", accept: str = "improving") -> PaintResult:
+                       iters: int = 40, layout: str = "pyramid", accept: str = "improving",
+                       proposals: int = 4) -> PaintResult:
         """Paint at the photo's aspect ratio and ``size`` (long side) with the analytic renderer.
 
         A quarter of the strokes go on the whole picture (the actor sees it at its training
@@ -316,6 +321,8 @@ class PaintingPipeline(Pipeline):
             raise UserError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         if accept not in ACCEPT:
             raise UserError(f"accept must be one of {', '.join(ACCEPT)}, got {accept!r}")
+        if isinstance(proposals, bool) or proposals not in PROPOSALS:
+            raise UserError(f"proposals must be one of {', '.join(map(str, PROPOSALS))}, got {proposals!r}")
         if mode == "agent+optimize" and refine == 0:
             refine = 10
         full = load_photo(image, size).to(self.device)
@@ -334,7 +341,7 @@ class PaintingPipeline(Pipeline):
                     strokes = optimize_strokes(self.renderer, target, n, group=group, iters=iters, seed=seed)[1]
                 refine = 0
             else:
-                strokes = self._agent_strokes(target, n, detail, layout, accept)
+                strokes = self._agent_strokes(target, n, detail, layout, accept, proposals)
             if refine > 0:
                 with torch.enable_grad():
                     _, strokes = optimize_strokes(self.renderer, target, n, init=strokes, group=group, iters=refine,
@@ -354,12 +361,12 @@ class PaintingPipeline(Pipeline):
                            "agent+optimize" if refine else mode, exact=True)
 
     def _agent_strokes(self, target, n: int, detail: float, layout: str = "pyramid",
-                       accept: str = "improving") -> torch.Tensor:
+                       accept: str = "improving", proposals: int = 4) -> torch.Tensor:
         """The actor's ``1 x n x 13`` strokes for a ``1 x 3 x H x W`` target (full-canvas coordinates):
         ``layout`` "pyramid" (:meth:`_agent_strokes_pyramid`) or "patches" (a global pass with a
         quarter of the strokes, then one grid of patches; ``accept`` does not apply)."""
         if layout == "pyramid":
-            return self._agent_strokes_pyramid(target, n, detail, accept)
+            return self._agent_strokes_pyramid(target, n, detail, accept, proposals)
         agent = self.agent
         c = agent.model_cfg
         S, k = c.size, c.bundle
@@ -413,14 +420,20 @@ class PaintingPipeline(Pipeline):
             run(patches, budgets, (0.5, 1.0))
         return torch.cat(out)[None]
 
-    def _agent_strokes_pyramid(self, target, n: int, detail: float, accept: str = "improving") -> torch.Tensor:
+    def _agent_strokes_pyramid(self, target, n: int, detail: float, accept: str = "improving",
+                               proposals: int = 4) -> torch.Tensor:
         """:func:`paint_plan.pyramid_plan`: levels of ever finer patches, each patch seen by the
         actor at its training size on the canvas painted so far; all strokes on one canvas.
 
         With ``accept == "improving"`` a stroke that would raise the squared error is not
         drawn and its share of the budget stays for later patches (the actor proposes, the
         environment keeps what helps); when the plan ends with budget left, the finest level is
-        painted again with the actor's t one bundle on, up to ``max_passes`` times."""
+        painted again with the actor's t one bundle on, up to ``max_passes`` times.
+
+        ``proposals`` > 1: the actor also sees each patch mirrored (left-right, then upside down,
+        then both) and proposes a bundle for each view; the bundle that leaves the lowest error
+        is the one painted (our deviation, docs/painting.md: a test-time search over the actor's
+        own proposals; 1 = the thesis's single deterministic action)."""
         agent = self.agent
         c = agent.model_cfg
         S, k = c.size, c.bundle
@@ -458,12 +471,13 @@ class PaintingPipeline(Pipeline):
                 views_c = torch.cat([resize_hw(canvas[..., y:y + h, x:x + w], S) for y, x, h, w in
                                      (cells[i] for i in live)])
                 tt = level.t_fraction * c.max_step + t + extra
-                a = agent.act(agent.actor, views_c, views_t[live], fm17[live], tt).view(len(live), k, -1)
+                props = self._proposals(views_c, views_t[live], fm17[live], tt, proposals)
                 for b, i in enumerate(live):
                     take = min(k, left)
                     if take <= 0:
                         break
-                    st = to_canvas(a[b, :take], *cells[i], H, W, S)
+                    st = self._best_proposal([to_canvas(a[b, :take], *cells[i], H, W, S) for a in props],
+                                             canvas, target, fit)
                     if not check:
                         canvas, _, _, st = P.paint_bundle(self.draw_renderer, canvas, st.reshape(1, -1), take,
                                                           target if fit else None)
@@ -480,6 +494,42 @@ class PaintingPipeline(Pipeline):
         if not out:                                  # nothing helped: one stroke so the result is well-formed
             out.append(P.paint_bundle(self.draw_renderer, canvas, st[:1], 1, target if fit else None)[3].view(1, -1))
         return torch.cat(out)[None]
+
+    def _proposals(self, views_c, views_t, fm17, t, proposals: int) -> list[torch.Tensor]:
+        """The actor's bundles for a batch of ``n`` patch views, ``n x k x 13`` each: one per view
+        transform of ``proposals`` (1: the view as it is; 2: and mirrored left-right; 4: and
+        upside down, and both), all in one batch through the actor. A mirrored view's strokes are
+        mirrored back (x -> 1 - x on the 2x-canvas grid; the hard renderer truncates disc centres
+        to whole 2x pixels, so up to half a pixel off), so every proposal is a bundle for the same
+        patch."""
+        agent = self.agent
+        n, k = views_c.shape[0], agent.model_cfg.bundle
+        flips = FLIPS[:proposals]
+
+        def views(x):
+            return torch.cat([x.flip([d for d, on in zip((-1, -2), f) if on]) if any(f) else x for f in flips])
+
+        a = agent.act(agent.actor, views(views_c), views(views_t), views(fm17), t).view(len(flips), n, k, -1)
+        out = []
+        for f, af in zip(flips, a):
+            if any(f):
+                af = af.clone()
+                for on, sl in zip(f, (slice(0, 6, 2), slice(1, 6, 2))):
+                    if on:
+                        af[..., sl] = 1 - af[..., sl]
+            out.append(af)
+        return out
+
+    def _best_proposal(self, bundles: list, canvas, target, fit: bool) -> torch.Tensor:
+        """The bundle (``k x 13``, canvas coordinates) that leaves the lowest squared error when
+        painted on ``canvas`` (the first one when there is a single proposal)."""
+        if len(bundles) == 1:
+            return bundles[0]
+        n, k = len(bundles), bundles[0].shape[0]
+        batch = torch.stack(bundles).reshape(n, -1)
+        new = P.paint_bundle(self.draw_renderer, canvas.expand(n, -1, -1, -1), batch, k,
+                             target.expand(n, -1, -1, -1) if fit else None)[0]
+        return bundles[int((new - target).pow(2).flatten(1).sum(1).argmin())]
 
     @staticmethod
     def _frame(canvas) -> np.ndarray:
