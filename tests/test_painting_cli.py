@@ -325,10 +325,10 @@ def test_pyramid_with_accept_improving_never_raises_the_error(analytic_agent, tm
         pipe.paint(src, 10, mode="agent", layout="spiral")
 
 
-def test_mirrored_proposals_map_back_exactly_and_the_best_is_painted(analytic_agent, tmp_path):
+def test_mirrored_proposals_map_back_to_the_patch(analytic_agent, tmp_path):
     """A bundle proposed on a left-right / upside-down mirrored view, mirrored back, draws the
-    mirror image of the unmirrored bundle (up to the rasteriser's integer disc centres), and
-    ``_best_proposal`` paints the proposal that leaves the lowest error."""
+    mirror image of the unmirrored bundle (up to the rasteriser's integer disc centres); painting
+    with 1, 2 or 4 proposals works and a bad count is refused."""
     import torch
 
     from condsynth.errors import UserError
@@ -357,10 +357,6 @@ def test_mirrored_proposals_map_back_exactly_and_the_best_is_painted(analytic_ag
     # mirror holds up to half an output pixel at the strokes' edges; unmirrored is far off
     assert rel(draw(mirrored), plain.flip(-1)) < 0.2 and rel(draw(upside), plain.flip(-2)) < 0.25
     assert rel(plain, plain.flip(-1)) > 0.6 and rel(plain, plain.flip(-2)) > 0.6
-    target = plain.clone()
-    best = pipe._best_proposal([to_canvas(mirrored, 0, 0, H, W, H, W, S), to_canvas(a, 0, 0, H, W, H, W, S)],
-                               zero, target, fit=False)
-    assert torch.equal(best, to_canvas(a, 0, 0, H, W, H, W, S))          # the one that draws the target
     src = tmp_path / "grad.png"
     yy, xx = np.mgrid[0:40, 0:56]
     Image.fromarray((np.stack([xx / 56, yy / 40, 0.5 + 0 * xx], -1) * 255).astype(np.uint8)).save(src)
@@ -369,3 +365,42 @@ def test_mirrored_proposals_map_back_exactly_and_the_best_is_painted(analytic_ag
         assert 0 < len(r.strokes) <= 30 and r.mse < float(np.mean(r.target ** 2))
     with pytest.raises(UserError, match="proposals must be"):
         pipe.paint(src, 10, mode="agent", proposals=3)
+
+
+def test_paint_hard_greedy_is_paint_hard_with_fitted_colours_and_acceptance():
+    """The search's compositing in boxes equals the full-canvas rules: the colours are
+    ``closed_form_color`` on the whole canvas, the kept strokes redrawn by ``paint_hard`` give the
+    same canvas, and with acceptance no kept stroke raises the error."""
+    import torch
+
+    from condsynth.models.painting import env as P
+    from condsynth.models.painting.analytic_renderer import paint_hard, paint_hard_greedy, render_hard
+    H, W = 30, 44
+    g = torch.Generator().manual_seed(3)
+    strokes = torch.rand(12, 13, generator=g)
+    strokes[:, 6:10:2] *= 0.4
+    strokes[0, 0:6] = 3.0                                          # off the canvas: draws nothing
+    yy, xx = np.mgrid[0:H, 0:W]
+    target = np.stack([xx / W, yy / H, 0.3 + 0 * xx], 0).astype(np.float32)
+    canvas = np.full((3, H, W), 0.5, np.float32)
+    for accept in (False, True):
+        kept, change, (y, x, box) = paint_hard_greedy(strokes, canvas, target, fit=True, accept=accept)
+        full = canvas.copy()
+        full[:, y:y + box.shape[1], x:x + box.shape[2]] = box
+        redrawn = paint_hard(kept, H, W, canvas=torch.from_numpy(canvas)).numpy()
+        assert np.abs(redrawn - full).max() < 1e-5
+        err = lambda c: float(np.square(c - target, dtype=np.float64).sum())  # noqa: E731
+        assert abs(err(full) - err(canvas) - change) < 1e-3
+        if not accept:
+            assert len(kept) == 12
+            c0 = torch.from_numpy(canvas)[None]
+            alpha = render_hard(strokes[1:2, :10], H, W)[None]           # stroke 1 on the untouched canvas
+            want = P.closed_form_color(c0, alpha, torch.from_numpy(target)[None])[0]
+            assert torch.allclose(kept[1, 10:].float(), want.float(), atol=1e-4)
+        else:
+            assert 0 < len(kept) < 12 and change < 0
+            cur = canvas.copy()
+            for s in kept:                                       # each kept stroke lowered the error
+                nxt = paint_hard(s[None], H, W, canvas=torch.from_numpy(cur)).numpy()
+                assert err(nxt) < err(cur) + 1e-6
+                cur = nxt

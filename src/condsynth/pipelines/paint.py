@@ -438,9 +438,12 @@ class PaintingPipeline(Pipeline):
         c = agent.model_cfg
         S, k = c.size, c.bundle
         H, W = target.shape[-2:]
-        canvas = torch.zeros_like(target)
+        cv = np.zeros((3, H, W), np.float32)       # the canvas; ``canvas`` is a view of it for the actor
+        canvas = torch.from_numpy(cv)[None]
+        tgt = target[0].detach().cpu().numpy().astype(np.float32)
         fit = c.color == "closed_form"
         check = accept == "improving"
+        rc = self.draw_renderer.cfg
         out: list = []
         left = n
         sal = resize_hw(agent.masks.masks(resize_hw(target, S), None, S, c.focus_size)[0], (H, W)) \
@@ -476,23 +479,19 @@ class PaintingPipeline(Pipeline):
                     take = min(k, left)
                     if take <= 0:
                         break
-                    st = self._best_proposal([to_canvas(a[b, :take], *cells[i], H, W, S) for a in props],
-                                             canvas, target, fit)
-                    if not check:
-                        canvas, _, _, st = P.paint_bundle(self.draw_renderer, canvas, st.reshape(1, -1), take,
-                                                          target if fit else None)
-                        out.append(st.view(take, -1))
-                        left -= take
-                        continue
-                    for j in range(take):                # one stroke at a time, kept if it helps
-                        new, _, _, sj = P.paint_bundle(self.draw_renderer, canvas, st[j:j + 1], 1,
-                                                       target if fit else None)
-                        if float((new - target).pow(2).sum()) < float((canvas - target).pow(2).sum()):
-                            canvas = new
-                            out.append(sj.view(1, -1))
-                            left -= 1
-        if not out:                                  # nothing helped: one stroke so the result is well-formed
-            out.append(P.paint_bundle(self.draw_renderer, canvas, st[:1], 1, target if fit else None)[3].view(1, -1))
+                    # each proposal painted in its own box (one stroke at a time, kept if it helps
+                    # with accept "improving"); the one that lowers the error most is kept
+                    tries = [P.paint_hard_greedy(to_canvas(a[b, :take], *cells[i], H, W, S), cv, tgt, fit, check,
+                                                 None, rc.relative_p1, rc.n_discs) for a in props]
+                    kept, _, patch = min(tries, key=lambda r: r[1])
+                    if patch is not None:
+                        y, x, box = patch
+                        cv[:, y:y + box.shape[1], x:x + box.shape[2]] = box
+                    out.append(kept.to(target.dtype))
+                    left -= len(kept)
+        if not sum(len(o) for o in out):             # nothing helped: one stroke so the result is well-formed
+            out.append(P.paint_hard_greedy(to_canvas(props[0][0, :1], *cells[live[0]], H, W, S), cv, tgt, fit,
+                                           False, None, rc.relative_p1, rc.n_discs)[0].to(target.dtype))
         return torch.cat(out)[None]
 
     def _proposals(self, views_c, views_t, fm17, t, proposals: int) -> list[torch.Tensor]:
@@ -519,17 +518,6 @@ class PaintingPipeline(Pipeline):
                         af[..., sl] = 1 - af[..., sl]
             out.append(af)
         return out
-
-    def _best_proposal(self, bundles: list, canvas, target, fit: bool) -> torch.Tensor:
-        """The bundle (``k x 13``, canvas coordinates) that leaves the lowest squared error when
-        painted on ``canvas`` (the first one when there is a single proposal)."""
-        if len(bundles) == 1:
-            return bundles[0]
-        n, k = len(bundles), bundles[0].shape[0]
-        batch = torch.stack(bundles).reshape(n, -1)
-        new = P.paint_bundle(self.draw_renderer, canvas.expand(n, -1, -1, -1), batch, k,
-                             target.expand(n, -1, -1, -1) if fit else None)[0]
-        return bundles[int((new - target).pow(2).flatten(1).sum(1).argmin())]
 
     @staticmethod
     def _frame(canvas) -> np.ndarray:

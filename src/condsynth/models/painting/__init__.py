@@ -25,7 +25,8 @@ from condsynth.data.synth.strokes import (
     rasterize_strokes,
 )
 from condsynth.models.painting.agent import PaintingAgent, PaintingAgentConfig, paint_with_actor
-from condsynth.models.painting.analytic_renderer import AnalyticRenderer, paint_hard, render_hard, render_soft, stroke_discs
+from condsynth.models.painting.analytic_renderer import (AnalyticRenderer, paint_hard, paint_hard_greedy, render_hard,
+                                                         render_soft, stroke_discs)
 from condsynth.models.painting.attention import AttentionModule, attention_loss
 from condsynth.models.painting.env import (
     ReplayBuffer,
@@ -45,6 +46,6 @@ __all__ = [
     "PaintingAgentConfig", "RendererConfig", "RendererDataConfig", "RendererMethod", "ReplayBuffer",
     "StrokeBank", "StrokeDataset", "TargetStore", "attention_loss", "composite",
     "optimize_strokes", "paint_strokes_cpu", "paint_with_actor", "rasterize_stroke", "rasterize_strokes",
-    "render_bundle", "step_canvas", "write_stroke_bank", "paint_hard", "render_hard", "render_soft",
+    "render_bundle", "step_canvas", "write_stroke_bank", "paint_hard", "paint_hard_greedy", "render_hard", "render_soft",
     "stroke_discs", "closed_form_color", "paint_bundle",
 ]

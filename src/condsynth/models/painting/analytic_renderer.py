@@ -164,6 +164,56 @@ def paint_hard(strokes: torch.Tensor, height: int, width: int, canvas: Optional[
     return torch.from_numpy(c)
 
 
+def paint_hard_greedy(strokes: torch.Tensor, canvas: np.ndarray, target: np.ndarray, fit: bool = True,
+                      accept: bool = True, ref: Optional[int] = None, relative_p1: bool = False,
+                      n_discs: int = N_DISCS):
+    """:func:`paint_hard` for a search: ``N x 13`` strokes over a ``3 x H x W`` float32 ``canvas``
+    (not modified), each stroke in its own box of exact hard alpha. ``fit``: each stroke's colour
+    is the closed-form one under its alpha on the canvas before it (:func:`.env.closed_form_color`,
+    the sums taken over the box: the alpha is 0 elsewhere). ``accept``: a stroke that does not
+    lower the squared error to ``target`` is left out. Only the union of the boxes is touched, so
+    the cost follows the strokes' area, not the canvas's.
+
+    Returns ``(kept strokes K x 13 with the colours drawn, change of the squared error, (y, x,
+    patch))``: ``patch`` is the painted ``3 x h x w`` region at (y, x) to paste into the canvas
+    (None when no stroke touches the canvas)."""
+    st = strokes.reshape(-1, strokes.shape[-1]).detach().cpu()
+    H, W = canvas.shape[-2:]
+    crops = list(_hard_crops(st[:, :SHAPE_PARAMS], H, W, ref, relative_p1, n_discs))
+    on = [c for c in crops if c is not None]
+    if not on:
+        return (st[:0] if accept else st.clone()), 0.0, None
+    y0, x0 = min(c[0] for c in on), min(c[1] for c in on)
+    y1, x1 = max(c[0] + c[2].shape[0] for c in on), max(c[1] + c[2].shape[1] for c in on)
+    box = canvas[:, y0:y1, x0:x1].copy()
+    tgt = target[:, y0:y1, x0:x1]
+    out, total = [], 0.0
+    for s, crop in enumerate(crops):
+        row = st[s].clone()
+        if crop is None:
+            if not accept:
+                out.append(row)
+            continue
+        y, x, a = crop
+        view, t = box[:, y - y0:y - y0 + a.shape[0], x - x0:x - x0 + a.shape[1]], \
+            tgt[:, y - y0:y - y0 + a.shape[0], x - x0:x - x0 + a.shape[1]]
+        if fit:
+            num = (a[None] * (t - (1.0 - a[None]) * view)).reshape(3, -1).sum(1)
+            rgb = np.clip(num / (float((a * a).sum()) + 1e-6), 0.0, 1.0).astype(np.float32)
+            row[SHAPE_PARAMS:] = torch.from_numpy(rgb).to(row.dtype)
+        else:
+            rgb = row[SHAPE_PARAMS:].numpy().astype(np.float32)
+        new = a[None] * rgb[:, None, None] + (1.0 - a[None]) * view
+        change = float(np.square(new - t, dtype=np.float64).sum() - np.square(view - t, dtype=np.float64).sum())
+        if accept and change >= 0:
+            continue
+        view[...] = new
+        total += change
+        out.append(row)
+    kept = torch.stack(out) if out else st[:0]
+    return kept, total, (y0, x0, box)
+
+
 def render_soft(p: torch.Tensor, height: int, width: Optional[int] = None, ref: Optional[int] = None,
                 edge: float = 0.4, grow: float = 0.0, segments: int = 12,
                 relative_p1: bool = False, crop: str = "pieces", groups: int = 2) -> torch.Tensor:
