@@ -83,10 +83,16 @@ def test_bad_stroke_counts_are_one_line(n, tiny_agent, photo, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and not out.exists()
 
 
-def test_default_mode_is_optimize_and_writes_frames(tiny_agent, photo, tmp_path, capsys):
+def test_default_mode_is_the_agent_and_optimize_writes_frames(tiny_agent, photo, tmp_path, capsys):
+    """With an actor in the checkpoint the default is the agent; --mode optimize still works."""
     out = tmp_path / "p.png"
-    code, err = run(["paint", str(photo), "-n", "25", "--iters", "3", "--out", str(out), "--checkpoint",
+    code, err = run(["paint", str(photo), "-n", "25", "--out", str(out), "--checkpoint",
                      str(tiny_agent), "--json", str(tmp_path / "s.json")], capsys)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["mode"] == "agent" and len(doc["strokes"]) == 25
+    code, err = run(["paint", str(photo), "-n", "25", "--iters", "3", "--mode", "optimize", "--out", str(out),
+                     "--checkpoint", str(tiny_agent), "--json", str(tmp_path / "s.json"), "--overwrite"], capsys)
     assert code == 0, err
     doc = json.loads((tmp_path / "s.json").read_text())
     assert doc["mode"] == "optimize" and len(doc["strokes"]) == 25

@@ -24,10 +24,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("image", help="input image (any format Pillow reads)")
     p.add_argument("--strokes", "-n", default="400", help="number of strokes (default 400)")
     p.add_argument("--out", "-o", default="painting.png", help="output canvas image (default painting.png)")
-    p.add_argument("--mode", default="optimize", choices=["agent", "optimize", "agent+optimize"],
-                   help="optimize (default: the best result with the bundled checkpoint), agent (the RL "
-                        "painter, fast; the bundled actor is undertrained, see docs/painting.md), "
-                        "or agent+optimize")
+    p.add_argument("--mode", default=None, choices=["agent", "optimize", "agent+optimize"],
+                   help="agent (default when the checkpoint has an actor: the RL painter, a few seconds), "
+                        "optimize (gradient descent through the renderer, no actor; the default for a "
+                        "renderer-only checkpoint), or agent+optimize")
     p.add_argument("--divide", type=int, default=1, metavar="D",
                    help="paint a (D*128)^2 canvas as D x D patches with smoothed seams (default 1)")
     p.add_argument("--size", default=None, metavar="PX",

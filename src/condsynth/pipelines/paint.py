@@ -1,8 +1,8 @@
 """Paint a picture with strokes: the Python API behind ``condsynth paint``.
 
     from condsynth.pipelines.paint import PaintingPipeline
-    painter = PaintingPipeline.from_pretrained("painting-renderer")   # or "painting": the agent
-    result = painter("photo.jpg", strokes=400)   # mode="optimize" (default) | "agent" | "agent+optimize"
+    painter = PaintingPipeline.from_pretrained("painting")   # the agent; "painting-renderer": optimize only
+    result = painter("photo.jpg", strokes=400)   # mode="agent" (default with an agent) | "optimize" | "agent+optimize"
     result.save("painting.png", animation="painting.gif", svg="strokes.svg", json_path="strokes.json")
 
 Modes:
@@ -252,7 +252,7 @@ class PaintingPipeline(Pipeline):
                         use_ema: bool = True) -> PaintingPipeline:
         return super().from_pretrained(name_or_path or DEFAULT_AGENT, device=device, use_ema=use_ema)
 
-    def __call__(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
+    def __call__(self, image, strokes: int = 400, mode: Optional[str] = None, divide: int = 1,
                  record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
                  seed: int = 0, **kw) -> PaintResult:
         """Paint ``image`` with ``strokes`` strokes; see the module docstring for the modes."""
@@ -265,11 +265,13 @@ class PaintingPipeline(Pipeline):
         return hasattr(self.renderer, "render")
 
     # -- painting
-    def paint(self, image, strokes: int = 400, mode: str = "optimize", divide: int = 1,
+    def paint(self, image, strokes: int = 400, mode: Optional[str] = None, divide: int = 1,
               record_every: int = 5, optimize_iters: int = 40, optimize_group: int = 20,
               seed: int = 0, size: Optional[int] = None, refine: int = 0, detail: float = 0.5,
               layout: str = "pyramid", accept: str = "improving", proposals: int = 4) -> PaintResult:
         n = check_strokes(strokes)
+        if mode is None:                    # the agent when there is one (it beats the mosaic, docs/painting.md)
+            mode = "agent" if self.agent is not None else "optimize"
         if self.analytic and self.agent is not None:
             return self.paint_any_size(image, n, mode, size, refine, detail, record_every, optimize_group, seed,
                                        optimize_iters, layout, accept, proposals)
