@@ -596,14 +596,14 @@ def smooth_seams(img: torch.Tensor, tile: int, d: int, band: int = 4, k: int = 3
     return w * blurred + (1 - w) * img
 
 
-def default_checkpoint(mode: str) -> str:
+def default_checkpoint(mode: Optional[str]) -> str:
     """The bundled pipeline for a mode: the agent's for agent modes, the best renderer otherwise."""
     return DEFAULT_RENDERER if mode == "optimize" else DEFAULT_AGENT
 
 
 def paint(image, strokes: int = 400, checkpoint: Optional[str] = None, **kwargs) -> PaintResult:
     """One-call API: ``paint("photo.jpg", 400).save("painting.png")``."""
-    ckpt = checkpoint or default_checkpoint(kwargs.get("mode", "optimize"))
+    ckpt = checkpoint or default_checkpoint(kwargs.get("mode"))
     return PaintingPipeline.from_pretrained(ckpt).paint(image, strokes, **kwargs)
 
 
