@@ -531,7 +531,7 @@ class PaintingAgent(Method):
             canvas = c1
         loss_actor = -total.mean() * c.reward_weight
         if c.imitation_weight > 0:
-            loss_recover = self._recovery_loss(ctx, c0, t, img, mask)
+            loss_recover = self._recovery_loss(ctx, c0, t, mask)
             loss_actor = loss_actor + c.imitation_weight * loss_recover
             logs["loss_recover"] = loss_recover.detach()
         ctx.backward(loss_actor)
@@ -541,7 +541,7 @@ class PaintingAgent(Method):
         logs.update({"loss_actor": loss_actor.detach(), **{k: v.detach() for k, v in parts.items()}})
         return logs
 
-    def _recovery_loss(self, ctx, c0, t, img, mask):
+    def _recovery_loss(self, ctx, c0, t, mask):
         """L_recover (models/painting/imitation.py): paint k random strokes s* in random colours
         onto the replayed canvases (always visible, unlike the target's own colours on a canvas
         that already matches it), and score the actor's bundle for the state (C_t, T(C_t, s*), t)
