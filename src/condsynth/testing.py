@@ -238,12 +238,25 @@ def tiny_lipreader_run(workdir: Path) -> Path:
     return run
 
 
+def tiny_atnet_run(workdir: Path) -> Path:
+    """A tiny AT-net trained for one step (AVWnet's landmark predictor at inference)."""
+    from condsynth.engine.trainer import train
+
+    run = Path(workdir) / "tiny-atnet"
+    if not (run / "checkpoints").is_dir():
+        raw = _atnet(workdir)
+        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
+        train(build_experiment_config(raw))
+    return run
+
+
 TINY_AVWNET = {"image_size": 32, "n_i": 4, "audio_channels": [2, 2, 2, 2, 2], "audio_fc": 8, "ndf": 2,
                "d_cond_dim": 4, "d_audio_channels": [2, 2, 2, 2, 2]}
 
 
 def _avwnet(workdir: Path) -> dict:
-    model = {**TINY_AVWNET, "lip_reader": str(tiny_lipreader_run(workdir))}
+    model = {**TINY_AVWNET, "lip_reader": str(tiny_lipreader_run(workdir)),
+             "landmark_predictor": str(tiny_atnet_run(workdir))}
     return {"method": "avwnet", "model": model, "data": {"root": str(talking_prepared(workdir, size=32))}}
 
 

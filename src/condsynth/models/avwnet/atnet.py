@@ -44,7 +44,7 @@ class ATNetMethod(Method):
     ModelConfig = ATNetConfig
     DataConfig = TalkingDataConfig
     inference_networks = ("atnet",)
-    pipeline = "condsynth.pipelines.talking_face:TalkingFacePipeline"
+    pipeline = "condsynth.pipelines.talking_face:AudioLandmarkPipeline"
 
     def __init__(self, model_cfg: ATNetConfig, data_cfg: TalkingDataConfig):
         super().__init__(model_cfg, data_cfg)

@@ -68,6 +68,8 @@ class AVWnetConfig:
     use_regression: bool = True                          # L_R
     use_word_loss: bool = True                           # RIM (L_w)
     lip_reader: str = ""                                 # run / checkpoint / export of a `lipreader` (arch staf)
+    # AT-net (a run of `avwnet_atnet`) for inference from audio alone (spec §2.10); trained first (spec §2.9)
+    landmark_predictor: str = ""
     # loss weights (spec §2.8 [R])
     beta_pix: float = bounded(10.0, 0.0, None)           # β
     word_weight: float = bounded(-1.0, -1.0, None)       # ∂; -1 = 1/T
@@ -144,17 +146,31 @@ class AVWnet(Method):
         # the face template the training crops are framed by (photos are aligned to it); saved with G
         self.G.register_buffer("template", torch.zeros(68, 2))
         self.reader = None
+        self.atnet = None           # the frozen AT-net (with its PCA), attached by the engine or the pipeline
 
     def frozen_networks(self):
-        if not self.model_cfg.use_word_loss:
-            return {}
-        return {"reader": FrozenRef(self.model_cfg.lip_reader, "lipreader")}
+        c, parts = self.model_cfg, {}
+        if c.use_word_loss:
+            parts["reader"] = FrozenRef(c.lip_reader, "lipreader")
+        if c.landmark_predictor:
+            parts["atnet"] = FrozenRef(c.landmark_predictor, "avwnet_atnet")
+        return parts
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.reader is not None:                 # the frozen reader keeps its BN statistics (spec §2.6 [R])
-            self.reader.eval()
+        for frozen in (self.reader, self.atnet):    # frozen parts keep their BN statistics (spec §2.6 [R])
+            if frozen is not None:
+                frozen.eval()
         return self
+
+    @torch.no_grad()
+    def predict_landmarks(self, example_landmarks, mfcc, state=None, amplify=None):
+        """AT-net's landmarks ``B x T x 68 x 2`` (normalised) and its LSTM state (spec §2.7, §2.10)."""
+        if self.atnet is None:
+            raise ValueError("this AVWnet has no landmark predictor (model.landmark_predictor)")
+        pca = self.atnet.pca
+        coeffs, state = self.atnet(pca.project(example_landmarks), mfcc, state)
+        return pca.reconstruct(coeffs, amplify), state
 
     def setup_training(self):
         from condsynth.io.faces import default_template
@@ -229,8 +245,9 @@ class AVWnet(Method):
             for s in (0, 1):
                 D = ctx.nets[f"D{s}"]
                 with ctx.autocast():
-                    real, real_lm = D(reals[s], audio, wrong, ex_lm)
-                    fake, fake_lm = D(fakes[s].detach(), audio, None, ex_lm)
+                    code, wrong_code = self.D[f"D{s}"].code(audio), self.D[f"D{s}"].code(wrong)   # once per batch
+                    real, real_lm = D(reals[s], audio, wrong, ex_lm, codes=(code, wrong_code))
+                    fake, fake_lm = D(fakes[s].detach(), audio, None, ex_lm, codes=(code, None))
                     loss = joint_d_loss(real.uncond, fake.uncond, real.cond, fake.cond, real.wrong)     # Eq. 5.8
                     logs[f"loss_D{s}"] = loss.detach()
                     if c.use_regression:

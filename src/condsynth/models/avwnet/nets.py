@@ -285,8 +285,12 @@ class AVDiscriminator(nn.Module):
     def code(self, mfcc: torch.Tensor) -> torch.Tensor:
         return self.audio_fc(self.audio((mfcc - self.mfcc_mean) / self.mfcc_std))
 
-    def forward(self, frames, mfcc, wrong_mfcc=None, example_landmarks=None):
-        logits: JointLogits = self.d(frames, self.code(mfcc), None if wrong_mfcc is None else self.code(wrong_mfcc))
+    def forward(self, frames, mfcc, wrong_mfcc=None, example_landmarks=None, codes=None):
+        """``codes``: ``(code(mfcc), code(wrong_mfcc) or None)`` computed once for the real and the fake frames of
+        one batch (the same audio; :meth:`code`)."""
+        if codes is None:
+            codes = (self.code(mfcc), None if wrong_mfcc is None else self.code(wrong_mfcc))
+        logits: JointLogits = self.d(frames, *codes)
         lm = None
         if logits.aux is not None:
             lm = logits.aux.view(-1, 68, 2)
