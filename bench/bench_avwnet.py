@@ -109,6 +109,45 @@ def time_generator(n_i: int, audio_channels, audio_fc: int, frames: int = 32, ch
             "rest_ms": 1000 * (total - audio - rnn), "parameters_M": sum(p.numel() for p in g.parameters()) / 1e6}
 
 
+def inner_lip_gap(pts: np.ndarray) -> np.ndarray:
+    """Inner-lip opening (points 62-66, 0-based) over the outer-eye-corner distance (36-45), per frame."""
+    return np.linalg.norm(pts[:, 62] - pts[:, 66], axis=1) / np.linalg.norm(pts[:, 36] - pts[:, 45], axis=1)
+
+
+def talk_check(args, probe, size: int) -> dict:
+    """`condsynth talk`'s pipeline on a photo and a speech file: frames, audio length, and whether the mouth follows
+    the loudness (Pearson r of the inner-lip opening with the RMS envelope in 40 ms frames; the opening in the
+    silent frames against the speaking ones), on the driving AT-net landmarks and on the probe's points read from
+    the generated frames."""
+    from condsynth.io.audio import read_audio
+    from condsynth.io.images import save_image
+    from condsynth.io.video import read_frames
+    from condsynth.pipelines.talking_face import TalkingFacePipeline
+    pipe = TalkingFacePipeline.from_pretrained(args.avwnet, device="cpu")
+    t0 = time.perf_counter()
+    out = pipe(args.talk_face, args.talk_audio, chunk=16)
+    seconds = time.perf_counter() - t0
+    out.save(args.talk_out)
+    n = len(out.frames)
+    x = out.audio
+    rms = np.array([np.sqrt(np.mean(x[k * 640:(k + 1) * 640] ** 2)) if len(x[k * 640:(k + 1) * 640]) else 0.0
+                    for k in range(n)])
+    silent = rms < 0.01
+    gen = torch.from_numpy(np.stack(out.crops)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    res = {"frames": n, "expected_frames": round(25 * len(x) / 16000), "audio_seconds": len(x) / 16000,
+           "written_frames": len(read_frames(args.talk_out)),
+           "written_audio_seconds": len(read_audio(args.talk_out)) / 16000, "seconds": seconds,
+           "silent_frames": int(silent.sum())}
+    for name, pts in (("driving_landmarks", out.landmarks), ("probe_on_output", probe_points(probe, gen, size))):
+        gap = inner_lip_gap(pts)
+        res[name] = {"pearson_r_rms": float(np.corrcoef(gap, rms)[0, 1]),
+                     "gap_silent": float(gap[silent].mean()) if silent.any() else None,
+                     "gap_speaking": float(gap[~silent].mean())}
+    strip = np.concatenate([np.concatenate(out.crops[k:k + 20:2], 1) for k in range(0, min(n, 120), 20)], 0)
+    save_image(args.talk_out.rsplit(".", 1)[0] + "_frames.png", strip)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -119,6 +158,9 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--strip", default=None, help="PNG: real / static / GT-driven / AT-net-driven frames")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--talk-face", default=None, help="a photo for the `talk` check (with --talk-audio)")
+    ap.add_argument("--talk-audio", default=None)
+    ap.add_argument("--talk-out", default="talk.mp4")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -198,6 +240,9 @@ def main() -> None:
     print("AT-net:", json.dumps(atnet))
     if "speed_128" in result:
         print("speed at 128x128:", json.dumps(result["speed_128"]))
+    if args.talk_face:
+        result["talk"] = talk_check(args, probe, s)
+        print("talk:", json.dumps(result["talk"]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1)

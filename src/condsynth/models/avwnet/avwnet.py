@@ -85,6 +85,8 @@ class AVWnetConfig:
     beta1: float = bounded(0.5, 0.0, 1.0)                # [I:ATVGnet]
     beta2: float = bounded(0.999, 0.0, 1.0)
     init_gain: float = bounded(0.02, 0.0, 10.0)          # N(0, 0.02) [I:ATVGnet]
+    # initial bias of the f_gray heads (ours, not the thesis's: 0 = ATVGnet's init; < 0 starts near the example face)
+    gray_bias_init: float = bounded(0.0, -20.0, 20.0)
     mfcc_norm: bool = True                               # per-coefficient train statistics (spec §2.2 [R])
 
     def __post_init__(self):
@@ -143,6 +145,10 @@ class AVWnet(Method):
                                               tuple(c.audio_channels), c.audio_fc, c.rnn_hidden or None,
                                               c.rnn_dropout, c.res_dropout, c.use_attention, c.attention_channels),
                               gain=c.init_gain)
+        if c.gray_bias_init:
+            with torch.no_grad():
+                for head in (self.G.head0, self.G.head1):
+                    head.gray.bias.fill_(c.gray_bias_init)
         # the face template the training crops are framed by (photos are aligned to it); saved with G
         self.G.register_buffer("template", torch.zeros(68, 2))
         self.reader = None
