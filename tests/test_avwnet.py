@@ -197,3 +197,10 @@ def test_atnet_learns_a_few_steps(tmp_path):
     batch = testing.first_batch(m, n=4)
     losses = [float(m.training_step(batch, ctx)["loss_pca"]) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_gray_bias_init_starts_near_the_example_face(tmp_path):
+    raw = testing.tiny_config("avwnet", tmp_path)
+    raw["model"].update(gray_bias_init=-2.0)
+    m = testing.build_method(raw)
+    assert torch.all(m.G.head0.gray.bias == -2.0) and torch.all(m.G.head1.gray.bias == -2.0)
