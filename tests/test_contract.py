@@ -64,6 +64,14 @@ def smoke_call(pipe):
     if type(pipe).__name__ == "LandmarkPredictorPipeline":       # G_L: 68 points to a target age group
         lm = np.random.default_rng(0).uniform(-1, 1, (2, 68, 2))
         return pipe(lm, "61-70").landmarks
+    if type(pipe).__name__ == "TalkingFacePipeline":             # AVWnet: an aligned crop + MFCC windows, in chunks
+        from condsynth.io.faces import default_template
+        windows = np.random.default_rng(0).normal(0, 5, (5, 28, 12))
+        face = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+        return np.stack(pipe(face, windows, aligned=True, landmarks=default_template().pixels(32), chunk=2).frames)
+    if type(pipe).__name__ == "AudioLandmarkPipeline":           # AT-net: landmarks from MFCC windows
+        windows = np.random.default_rng(0).normal(0, 5, (5, 28, 12))
+        return pipe(np.random.default_rng(0).uniform(-0.5, 0.5, (68, 2)), windows).landmarks
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

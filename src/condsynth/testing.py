@@ -226,6 +226,46 @@ def _ldcgan(workdir: Path) -> dict:
     return {"method": "ldcgan", "model": model, "data": {"root": str(faces_dataset(workdir)), "image_size": 32}}
 
 
+def tiny_lipreader_run(workdir: Path) -> Path:
+    """A tiny training lip reader trained for one step (the frozen part of AVWnet's word loss)."""
+    from condsynth.engine.trainer import train
+
+    run = Path(workdir) / "tiny-lipreader"
+    if not (run / "checkpoints").is_dir():
+        raw = _lipreader(workdir)
+        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
+        train(build_experiment_config(raw))
+    return run
+
+
+def tiny_atnet_run(workdir: Path) -> Path:
+    """A tiny AT-net trained for one step (AVWnet's landmark predictor at inference)."""
+    from condsynth.engine.trainer import train
+
+    run = Path(workdir) / "tiny-atnet"
+    if not (run / "checkpoints").is_dir():
+        raw = _atnet(workdir)
+        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
+        train(build_experiment_config(raw))
+    return run
+
+
+TINY_AVWNET = {"image_size": 32, "n_i": 4, "audio_channels": [2, 2, 2, 2, 2], "audio_fc": 8, "ndf": 2,
+               "d_cond_dim": 4, "d_audio_channels": [2, 2, 2, 2, 2]}
+
+
+def _avwnet(workdir: Path) -> dict:
+    model = {**TINY_AVWNET, "lip_reader": str(tiny_lipreader_run(workdir)),
+             "landmark_predictor": str(tiny_atnet_run(workdir))}
+    return {"method": "avwnet", "model": model, "data": {"root": str(talking_prepared(workdir, size=32))}}
+
+
+def _atnet(workdir: Path) -> dict:
+    model = {"audio_channels": [2, 2, 2, 2, 2], "audio_fc": 8, "audio_out": 4, "lm_hidden": 4, "lm_out": 4,
+             "hidden": 4, "layers": 1}
+    return {"method": "avwnet_atnet", "model": model, "data": {"root": str(talking_prepared(workdir, size=32))}}
+
+
 # method name -> function(workdir) -> raw config without the train section
 TINY: dict[str, Callable[[Path], dict]] = {
     "template": _paired("template", {"width": 4, "depth": 1}),
@@ -240,6 +280,8 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "lipreader": _lipreader,
     "ldcgan_landmarks": _landmark_predictor,
     "ldcgan": _ldcgan,
+    "avwnet_atnet": _atnet,
+    "avwnet": _avwnet,
 }
 
 

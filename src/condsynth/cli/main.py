@@ -27,6 +27,7 @@ COMMANDS = [
     "condsynth.cli.eval",
     "condsynth.cli.paint",
     "condsynth.cli.age",
+    "condsynth.cli.talk",
 ]
 
 

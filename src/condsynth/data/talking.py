@@ -433,3 +433,82 @@ class LipReadingDataset:
 
 def lip_dataset(cfg: LipDataConfig, split: str) -> LipReadingDataset:
     return LipReadingDataset(cfg, cfg.train_split if split == "train" else cfg.eval_split, split == "train")
+
+
+# ------------------------------------------------------------------------------- talking-face generator data
+@dataclass
+class TalkingDataConfig:
+    """A prepared LRW cache read as AVWnet / AT-net training windows (spec §2.2, "Training sample")."""
+    root: str = ""
+    train_split: str = "train"
+    eval_split: str = "test"
+    frames: int = bounded(16, 1, 1000)        # T = 16 frames per window [S]
+    mismatch_offset: int = bounded(1, 1, 1000)  # A_{j+1}: the audio of frame j + offset (Eq. 5.8; spec §2.8 [R])
+    flip: bool = False                        # horizontal flips would mirror the landmarks' identities: off
+
+
+class TalkingWindowDataset:
+    """Items of ``frames`` consecutive frames of one prepared clip, with a random example frame I* of the same clip
+    (training; the clip's first frame for evaluation, so that the held-out numbers are repeatable):
+
+    ``frames`` T x 3 x S x S and ``example`` 3 x S x S in [-1, 1]; ``landmarks`` T x 68 x 2 and
+    ``example_landmarks`` 68 x 2 normalised ``p / (S/2) - 1`` (spec §2.2 [R]); ``mfcc`` T x 1 x 28 x 12 (the frames'
+    own windows) and ``mismatch`` (the windows of frames j + mismatch_offset, clamped inside the clip); ``label``.
+    The window starts at random (training) or is centred on the clip (evaluation: frames 6..21 of 29, the lip
+    readers' window). Everything is held in memory as uint8 / float32."""
+
+    def __init__(self, cfg: TalkingDataConfig, split: str, train: bool):
+        meta = read_prepared(cfg.root)
+        if meta.get("layout") != "lrw":
+            raise UserError(f"{cfg.root}: AVWnet trains on a prepared LRW cache, this one is {meta.get('layout')}")
+        self.cfg, self.train, self.words = cfg, train, list(meta["words"])
+        entries = [e for e in meta["clips"] if e["split"] == split]
+        if not entries:
+            raise UserError(f"{cfg.root}: no prepared clips in split '{split}'")
+        self.clips = [load_prepared_clip(cfg.root, e) for e in entries]
+        self.labels = [int(e["label"]) for e in entries]
+        self.names = [e["name"] for e in entries]
+        self.size = int(self.clips[0]["crops"].shape[1])
+        short = [n for n, c in zip(self.names, self.clips) if len(c["crops"]) < cfg.frames]
+        if short:
+            raise UserError(f"{cfg.root}: clip {short[0]} has fewer than data.frames={cfg.frames} frames")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def all_landmarks(self) -> np.ndarray:
+        """Every frame's landmarks, normalised (N x 68 x 2): the PCA's and the statistics' input."""
+        return np.concatenate([c["landmarks"] for c in self.clips]).astype(np.float32) / (self.size / 2) - 1
+
+    def all_mfcc(self) -> np.ndarray:
+        return np.concatenate([c["mfcc"] for c in self.clips]).astype(np.float32)
+
+    def __getitem__(self, key):
+        import torch
+        i, seed = split_key(key)
+        clip, c = self.clips[i], self.cfg
+        n = len(clip["crops"])
+        start = (n - c.frames) // 2
+        example = 0
+        if self.train:
+            rng = rng_for(i, seed, salt=16)
+            start = int(rng.integers(0, n - c.frames + 1))
+            example = int(rng.integers(0, n))
+        idx = np.arange(start, start + c.frames)
+        wrong = np.minimum(idx + c.mismatch_offset, n - 1)
+        wrong = np.where(wrong == idx, np.maximum(idx - c.mismatch_offset, 0), wrong)
+
+        def img(a):
+            return torch.from_numpy(np.ascontiguousarray(a)).permute(*range(a.ndim - 3), -1, -3, -2).float() / 127.5 - 1
+
+        lm = torch.from_numpy(clip["landmarks"].astype(np.float32)) / (self.size / 2) - 1
+        mfcc = torch.from_numpy(clip["mfcc"].astype(np.float32))[:, None]
+        return {"frames": img(clip["crops"][idx]), "example": img(clip["crops"][example]),
+                "landmarks": lm[idx], "example_landmarks": lm[example], "mfcc": mfcc[idx], "mismatch": mfcc[wrong],
+                "label": torch.tensor(self.labels[i])}
+
+
+def talking_dataset(cfg: TalkingDataConfig, split: str) -> TalkingWindowDataset:
+    if not cfg.root:
+        raise UserError("data.root: the prepared talking-face cache (condsynth data prepare lrw) is not set")
+    return TalkingWindowDataset(cfg, cfg.train_split if split == "train" else cfg.eval_split, split == "train")

@@ -22,6 +22,8 @@ REGISTRY: dict[str, str] = {
     "lipreader": "condsynth.models.lipreader:LipReader",
     "ldcgan_landmarks": "condsynth.models.ldcgan.landmarks:LandmarkPredictorMethod",
     "ldcgan": "condsynth.models.ldcgan.ldcgan:LDcGAN",
+    "avwnet_atnet": "condsynth.models.avwnet.atnet:ATNetMethod",
+    "avwnet": "condsynth.models.avwnet.avwnet:AVWnet",
 }
 
 
