@@ -371,6 +371,16 @@ def default_template() -> FaceTemplate:
     return _DEFAULT_TEMPLATE
 
 
+def template_from_points(points) -> FaceTemplate:
+    """The alignment template a model stores with its generator (68 x 2 points, a tensor or array),
+    with the bundled template's anchors; the bundled template itself when the stored points are all
+    zero (a buffer that was never filled)."""
+    pts = np.asarray(points.detach().cpu().numpy() if hasattr(points, "detach") else points, np.float64)
+    if not np.any(pts):
+        return default_template()
+    return FaceTemplate(tuple(map(tuple, pts.tolist())), default_template().anchors, "checkpoint")
+
+
 def parse_face_choice(text: str | int | None) -> int | str | None:
     """``--face N|all`` (a CLI string) -> an index, ``"all"``, or None (the largest)."""
     if text is None or isinstance(text, int) or text == "all":

@@ -125,11 +125,8 @@ class FaceAgingPipeline(Pipeline):
         self.size = int(method.model_cfg.image_size)
 
     def template(self):
-        from condsynth.io.faces import FaceTemplate, default_template
-        pts = self.method.G.template.detach().cpu().numpy().astype(np.float64)
-        if not np.any(pts):
-            return default_template()
-        return FaceTemplate(tuple(map(tuple, pts.tolist())), default_template().anchors, "checkpoint")
+        from condsynth.io.faces import template_from_points
+        return template_from_points(self.method.G.template)
 
     @torch.no_grad()
     def age_crop(self, crop: np.ndarray, landmarks: np.ndarray, group: int):

@@ -62,11 +62,8 @@ class TalkingFacePipeline(Pipeline):
         self.size = int(method.model_cfg.image_size)
 
     def template(self):
-        from condsynth.io.faces import FaceTemplate, default_template
-        pts = self.method.G.template.detach().cpu().numpy().astype(np.float64)
-        if not np.any(pts):
-            return default_template()
-        return FaceTemplate(tuple(map(tuple, pts.tolist())), default_template().anchors, "checkpoint")
+        from condsynth.io.faces import template_from_points
+        return template_from_points(self.method.G.template)
 
     @torch.no_grad()
     def generate(self, crop: np.ndarray, crop_landmarks: np.ndarray, windows: torch.Tensor,
