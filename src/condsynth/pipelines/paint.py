@@ -40,8 +40,7 @@ from condsynth.models import painting as P
 from condsynth.models.painting.optimize import optimize_strokes
 from condsynth.nn.blocks import resize
 from condsynth.pipelines.base import Pipeline, seeded
-from condsynth.pipelines.paint_plan import boxes as plan_boxes
-from condsynth.pipelines.paint_plan import pyramid_plan, share_out
+from condsynth.pipelines.paint_plan import PROPOSALS, pyramid_strokes, resize_hw, to_canvas  # noqa: F401 (API)
 
 DEFAULT_AGENT = "painting"                  # bundled: the agent with the renderer it was trained with
 DEFAULT_RENDERER = "painting-renderer"     # bundled: the best renderer, for optimisation mode
@@ -174,15 +173,6 @@ def _strokes_to_global(strokes: torch.Tensor, i: int, j: int, d: int) -> torch.T
     return s
 
 
-def resize_hw(x: torch.Tensor, size) -> torch.Tensor:
-    """Bilinear (antialiased when shrinking) resize of ``B x C x H x W`` to ``size`` (int: square)."""
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(x.shape[-2:]) == hw:
-        return x
-    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False,
-                         antialias=hw[0] < x.shape[-2] or hw[1] < x.shape[-1])
-
-
 def _grid(n: int, H: int, W: int, k: int = 5):
     """How ``n`` strokes are split: (global strokes, patch strokes, rows, columns): a quarter on
     the whole picture, the rest on a grid of about n/100 near-square patches (~75 strokes each)."""
@@ -203,22 +193,6 @@ def rescale_thickness(strokes: torch.Tensor, ref_from: int, ref_to: int) -> torc
     s = strokes.clone()
     r = (1 + ref_from / 2 * s[..., 6:10:2]) * (ref_to / ref_from)
     s[..., 6:10:2] = ((r - 1) / (ref_to / 2)).clamp(0, 1)
-    return s
-
-
-FLIPS = ((False, False), (True, False), (False, True), (True, True))   # (left-right, up-down)
-PROPOSALS = (1, 2, 4)
-
-
-def to_canvas(st: torch.Tensor, y: int, x: int, h: int, w: int, H: int, W: int, S: int) -> torch.Tensor:
-    """Strokes ``n x 13`` painted on an ``S x S`` view of the box (y, x, h, w) of an ``H x W``
-    canvas -> the same strokes in the canvas's coordinates: positions through the 2x-canvas
-    pixel grids, radius scaled by the box's size over S (geometric mean of the two axes)."""
-    s = st.clone()
-    s[:, 0:6:2] = (2 * x + st[:, 0:6:2] * (2 * w - 1)) / (2 * W - 1)
-    s[:, 1:6:2] = (2 * y + st[:, 1:6:2] * (2 * h - 1)) / (2 * H - 1)
-    scale = math.sqrt(h * w) / S
-    s[:, 6:10:2] = (((1 + S / 2 * st[:, 6:10:2]) * scale - 1) / (max(H, W) / 2)).clamp(0, 1)
     return s
 
 
@@ -368,7 +342,8 @@ class PaintingPipeline(Pipeline):
         ``layout`` "pyramid" (:meth:`_agent_strokes_pyramid`) or "patches" (a global pass with a
         quarter of the strokes, then one grid of patches; ``accept`` does not apply)."""
         if layout == "pyramid":
-            return self._agent_strokes_pyramid(target, n, detail, accept, proposals)
+            return pyramid_strokes(self.agent, self.draw_renderer, target, n, detail, accept, proposals,
+                                   self.plan_options, self.max_passes)
         agent = self.agent
         c = agent.model_cfg
         S, k = c.size, c.bundle
@@ -421,105 +396,6 @@ class PaintingPipeline(Pipeline):
                 budgets[int(i)] += 1
             run(patches, budgets, (0.5, 1.0))
         return torch.cat(out)[None]
-
-    def _agent_strokes_pyramid(self, target, n: int, detail: float, accept: str = "improving",
-                               proposals: int = 4) -> torch.Tensor:
-        """:func:`paint_plan.pyramid_plan`: levels of ever finer patches, each patch seen by the
-        actor at its training size on the canvas painted so far; all strokes on one canvas.
-
-        With ``accept == "improving"`` a stroke that would raise the squared error is not
-        drawn and its share of the budget stays for later patches (the actor proposes, the
-        environment keeps what helps); when the plan ends with budget left, the finest level is
-        painted again with the actor's t one bundle on, up to ``max_passes`` times.
-
-        ``proposals`` > 1: the actor also sees each patch mirrored (left-right, then upside down,
-        then both) and proposes a bundle for each view; the bundle that leaves the lowest error
-        is the one painted (our deviation, docs/painting.md: a test-time search over the actor's
-        own proposals; 1 = the thesis's single deterministic action)."""
-        agent = self.agent
-        c = agent.model_cfg
-        S, k = c.size, c.bundle
-        H, W = target.shape[-2:]
-        cv = np.zeros((3, H, W), np.float32)       # the canvas; ``canvas`` is a view of it for the actor
-        canvas = torch.from_numpy(cv)[None]
-        tgt = target[0].detach().cpu().numpy().astype(np.float32)
-        fit = c.color == "closed_form"
-        check = accept == "improving"
-        rc = self.draw_renderer.cfg
-        out: list = []
-        left = n
-        sal = resize_hw(agent.masks.masks(resize_hw(target, S), None, S, c.focus_size)[0], (H, W)) \
-            if detail > 0 else None
-        plan = pyramid_plan(-(-n // k), H, W, **self.plan_options)
-        passes = [(lv, 0) for lv in plan] + [(plan[-1], p) for p in range(1, self.max_passes if check else 1)]
-        for level, extra in passes:
-            if left <= 0:
-                break
-            cells = plan_boxes(level, H, W)
-            if level.bundles_per_patch and not extra:
-                budgets = [level.bundles_per_patch] * len(cells)
-            else:                                   # the rest, shared out by the remaining error
-                err = (canvas - target).pow(2).mean(1, keepdim=True)
-                weights = []
-                for y, x, h, w in cells:
-                    e = float(err[..., y:y + h, x:x + w].mean())
-                    m = float(sal[..., y:y + h, x:x + w].mean() / (sal.mean() + 1e-6)) if sal is not None else 1.0
-                    weights.append(e * ((1 - detail) + detail * m))
-                budgets = share_out(-(-left // k), weights)
-            views_t = torch.cat([resize_hw(target[..., y:y + h, x:x + w], S) for y, x, h, w in cells])
-            fm17, _ = agent.masks.masks(views_t, None, S, c.focus_size) \
-                if agent.masks.kind != "ground_truth" else (torch.ones_like(views_t[:, :1]), None)
-            for t in range(max(budgets)):
-                live = [i for i, b in enumerate(budgets) if b > t]
-                if not live or left <= 0:
-                    break
-                views_c = torch.cat([resize_hw(canvas[..., y:y + h, x:x + w], S) for y, x, h, w in
-                                     (cells[i] for i in live)])
-                tt = level.t_fraction * c.max_step + t + extra
-                props = self._proposals(views_c, views_t[live], fm17[live], tt, proposals)
-                for b, i in enumerate(live):
-                    take = min(k, left)
-                    if take <= 0:
-                        break
-                    # each proposal painted in its own box (one stroke at a time, kept if it helps
-                    # with accept "improving"); the one that lowers the error most is kept
-                    tries = [P.paint_hard_greedy(to_canvas(a[b, :take], *cells[i], H, W, S), cv, tgt, fit, check,
-                                                 None, rc.relative_p1, rc.n_discs) for a in props]
-                    kept, _, patch = min(tries, key=lambda r: r[1])
-                    if patch is not None:
-                        y, x, box = patch
-                        cv[:, y:y + box.shape[1], x:x + box.shape[2]] = box
-                    out.append(kept.to(target.dtype))
-                    left -= len(kept)
-        if not sum(len(o) for o in out):             # nothing helped: one stroke so the result is well-formed
-            out.append(P.paint_hard_greedy(to_canvas(props[0][0, :1], *cells[live[0]], H, W, S), cv, tgt, fit,
-                                           False, None, rc.relative_p1, rc.n_discs)[0].to(target.dtype))
-        return torch.cat(out)[None]
-
-    def _proposals(self, views_c, views_t, fm17, t, proposals: int) -> list[torch.Tensor]:
-        """The actor's bundles for a batch of ``n`` patch views, ``n x k x 13`` each: one per view
-        transform of ``proposals`` (1: the view as it is; 2: and mirrored left-right; 4: and
-        upside down, and both), all in one batch through the actor. A mirrored view's strokes are
-        mirrored back (x -> 1 - x on the 2x-canvas grid; the hard renderer truncates disc centres
-        to whole 2x pixels, so up to half a pixel off), so every proposal is a bundle for the same
-        patch."""
-        agent = self.agent
-        n, k = views_c.shape[0], agent.model_cfg.bundle
-        flips = FLIPS[:proposals]
-
-        def views(x):
-            return torch.cat([x.flip([d for d, on in zip((-1, -2), f) if on]) if any(f) else x for f in flips])
-
-        a = agent.act(agent.actor, views(views_c), views(views_t), views(fm17), t).view(len(flips), n, k, -1)
-        out = []
-        for f, af in zip(flips, a):
-            if any(f):
-                af = af.clone()
-                for on, sl in zip(f, (slice(0, 6, 2), slice(1, 6, 2))):
-                    if on:
-                        af[..., sl] = 1 - af[..., sl]
-            out.append(af)
-        return out
 
     @staticmethod
     def _frame(canvas) -> np.ndarray:
