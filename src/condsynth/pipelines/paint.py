@@ -40,7 +40,7 @@ from condsynth.models import painting as P
 from condsynth.models.painting.optimize import optimize_strokes
 from condsynth.nn.blocks import resize
 from condsynth.pipelines.base import Pipeline, seeded
-from condsynth.pipelines.paint_plan import PROPOSALS, pyramid_strokes, resize_hw, to_canvas  # noqa: F401 (API)
+from condsynth.pipelines.paint_plan import PROPOSALS, pyramid_strokes, resize_hw, to_canvas
 
 DEFAULT_AGENT = "painting"                  # bundled: the agent with the renderer it was trained with
 DEFAULT_RENDERER = "painting-renderer"     # bundled: the best renderer, for optimisation mode
