@@ -72,6 +72,9 @@ def smoke_call(pipe):
     if type(pipe).__name__ == "AudioLandmarkPipeline":           # AT-net: landmarks from MFCC windows
         windows = np.random.default_rng(0).normal(0, 5, (5, 28, 12))
         return pipe(np.random.default_rng(0).uniform(-0.5, 0.5, (68, 2)), windows).landmarks
+    if type(pipe).__name__ == "TextToImagePipeline":             # HfGAN / stacked: images for two captions
+        out = pipe(["a red circle", "two blue squares on the left"], n=2, seed=0)
+        return np.stack([im for row in out.images for im in row]).astype(np.float32)
     raise AssertionError(f"no smoke call for {type(pipe).__name__}: add one here")
 
 

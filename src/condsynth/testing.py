@@ -150,6 +150,29 @@ def _damsm(workdir: Path) -> dict:
                      "words_num": 8}}
 
 
+def tiny_damsm_run(workdir: Path) -> Path:
+    """The tiny DAMSM trained for one step by the engine (for the text-to-image methods to stand on)."""
+    from condsynth.engine.trainer import train
+
+    run = Path(workdir) / "tiny-damsm"
+    if not (run / "checkpoints").is_dir():
+        raw = _damsm(workdir)
+        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
+        train(build_experiment_config(raw))
+    return run
+
+
+def _text_to_image(method: str):
+    def make(workdir: Path) -> dict:
+        model = {"damsm": str(tiny_damsm_run(workdir)), "image_size": 16, "ngf": 4, "ndf": 2, "z_dim": 8,
+                 "cond_dim": 4, "text_dim": 16, "init_gain": 0.3}
+        model.update({"dense_layers": 2, "growth": 4} if method == "hfgan" else {"r_num": 1})
+        return {"method": method, "model": model,
+                "data": {"root": str(shapes_dataset(workdir)), "layout": "cub", "image_size": 16, "load_size": 16,
+                         "flip": False, "words_num": 8}}
+    return make
+
+
 def faces_dataset(workdir: Path, size: int = 32, n: int = 24) -> Path:
     """A small faces world (two training identities at two ages, two test identities at all ten groups), written once."""
     from condsynth.data.synth import faces
@@ -282,6 +305,8 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "ldcgan": _ldcgan,
     "avwnet_atnet": _atnet,
     "avwnet": _avwnet,
+    "hfgan": _text_to_image("hfgan"),
+    "stacked_t2i": _text_to_image("stacked_t2i"),
 }
 
 

@@ -28,6 +28,7 @@ COMMANDS = [
     "condsynth.cli.paint",
     "condsynth.cli.age",
     "condsynth.cli.talk",
+    "condsynth.cli.text2image",
 ]
 
 

@@ -88,6 +88,20 @@ class EncodeStats:
         return out
 
 
+def encode_captions(vocab: "Vocabulary", texts: Sequence[str], words_num: int):
+    """Users' captions -> (ids ``B x words_num`` LongTensor, 0-padded; lengths; unknown words per caption).
+    :class:`UserError` for an empty or all-unknown caption; longer captions keep their first ``words_num`` words."""
+    import torch
+    ids = torch.zeros(len(texts), words_num, dtype=torch.long)
+    lengths, unknown = [], []
+    for i, text in enumerate(texts):
+        row, unk = vocab.encode_text(text, words_num)
+        ids[i, :len(row)] = torch.tensor(row)
+        lengths.append(len(row))
+        unknown.append(unk)
+    return ids, torch.tensor(lengths), unknown
+
+
 class Vocabulary:
     """Word <-> id map with ``<end>`` = 0 and ``<unk>`` = 1."""
 

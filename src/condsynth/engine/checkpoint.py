@@ -129,11 +129,12 @@ def _source_config(folder: Path) -> dict:
 
 
 def attach_frozen(method, name: str, net: torch.nn.Module, record: dict) -> None:
-    """Hand a loaded frozen part to the method and remember where it came from (for exports)."""
-    method.attach_frozen(name, net)
+    """Hand a loaded frozen part to the method and remember where it came from (for exports); the record is
+    in ``method.frozen_records`` before ``method.attach_frozen`` runs, so a method can check the part's config."""
     if not hasattr(method, "frozen_records"):
         method.frozen_records = {}
     method.frozen_records[name] = record
+    method.attach_frozen(name, net)
 
 
 def load_frozen_parts(method, device) -> dict:
@@ -231,6 +232,8 @@ def load_for_inference(path: str | Path, expected_method: str | tuple[str, ...] 
         folder, meta, weights = open_checkpoint(folder, expected)
         method, cfg = _build_method(meta["config"], folder / "config.json")
         names = list(method.inference_networks) or list(method.networks())
+        if meta.get("network") in names:
+            names = [meta["network"]]       # one network's component of an export (a frozen part of another method)
         for name in names:
             if getattr(method, name, None) is None:
                 continue            # an optional network this config does not use

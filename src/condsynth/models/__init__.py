@@ -24,6 +24,8 @@ REGISTRY: dict[str, str] = {
     "ldcgan": "condsynth.models.ldcgan.ldcgan:LDcGAN",
     "avwnet_atnet": "condsynth.models.avwnet.atnet:ATNetMethod",
     "avwnet": "condsynth.models.avwnet.avwnet:AVWnet",
+    "hfgan": "condsynth.models.text_to_image.hfgan:HfGAN",
+    "stacked_t2i": "condsynth.models.text_to_image.stacked:StackedT2I",
 }
 
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from condsynth.data.captions import CaptionDataConfig, caption_dataset, resolve_vocabulary
+from condsynth.data.text import encode_captions
 from condsynth.errors import ConfigError
 from condsynth.losses.damsm import GAMMA1, GAMMA2, GAMMA3, damsm_losses
 from condsynth.metrics.text_image import RPrecision, r_precision
@@ -146,15 +147,7 @@ class DAMSM(Method):
     def encode_captions(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
         """Users' captions -> (ids B x words_num, lengths, unknown words per caption); UserError for empty or
         all-unknown captions; longer captions keep their first ``data.words_num`` words."""
-        n = self.data_cfg.words_num
-        ids = torch.zeros(len(texts), n, dtype=torch.long)
-        lengths, unknown = [], []
-        for i, text in enumerate(texts):
-            row, unk = self.vocab.encode_text(text, n)
-            ids[i, :len(row)] = torch.tensor(row)
-            lengths.append(len(row))
-            unknown.append(unk)
-        return ids, torch.tensor(lengths), unknown
+        return encode_captions(self.vocab, texts, self.data_cfg.words_num)
 
     @torch.no_grad()
     def visuals(self, batch):

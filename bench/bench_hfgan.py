@@ -1,0 +1,252 @@
+"""HfGAN (thesis ch. 3) on the shapes world: do generated images follow their captions, and how does it compare
+with the stacked AttnGAN-style baseline (plans/thesis-methods.md §3.1, checks 2, 3, 5, 6)?
+
+    # quality: checkpoints of training runs, with the baselines, in one run
+    OMP_NUM_THREADS=1 python bench/bench_hfgan.py quality --data data/shapes64 \
+        --runs runs/hfgan-shapes64 runs/stacked-shapes64 --steps 1000,2000 --out out/bench_hfgan > quality.json
+    # speed: both methods' training steps interleaved in one process
+    OMP_NUM_THREADS=1 python bench/bench_hfgan.py speed --damsm exports/damsm-shapes64 --iters 60 > speed.json
+    # the thesis's setting (256², batch 10, N_g 32, N_d 64) with random tensors and random DAMSM weights (timing only)
+    python bench/bench_hfgan.py speed --paper --device cuda --iters 60
+
+quality: an attribute probe (metrics/shapes_probe.py) is trained on real world images (train split; its held-out
+accuracy is reported). For held-out captions (2 per image of the test split, seen (shape, colour) pairs, and of
+the compositional split, held-out pairs) each model generates one image a caption (fixed noise); the probe says,
+per attribute the caption states, whether the image agrees. In the same run: the untrained generator (same
+config and DAMSM, fresh weights), the trained generator fed shuffled captions (scored against the original
+ones), and the real images. Also the world IS (Eq. 2.12 with the probe's (shape, colour) posterior). Runs are
+compared at equal steps and at equal wall-clock (elapsed training time from each run's log, for runs trained
+side by side on the same machine). Grids (rows: real, generated, shuffled) are written to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from condsynth.engine.checkpoint import load_for_inference
+from condsynth.io.images import save_image
+from condsynth.metrics.shapes_probe import caption_agreement, train_probe, world_inception_score
+from condsynth.nn.blocks import init_weights
+
+
+def held_out_captions(root: Path, split: str, per_image: int) -> tuple[list[str], list[str]]:
+    keys = json.loads((root / split / "filenames.json").read_text())
+    caps, owners = [], []
+    for k in keys:
+        lines = (root / "text" / f"{k}.txt").read_text().splitlines()[:per_image]
+        caps += lines
+        owners += [k] * len(lines)
+    return caps, owners
+
+
+def real_images(root: Path, keys: list[str]) -> torch.Tensor:
+    from PIL import Image
+    arr = np.stack([np.asarray(Image.open(root / "CUB_200_2011" / "images" / f"{k}.jpg").convert("RGB")) for k in keys])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+@torch.no_grad()
+def generate(method, captions: list[str], seed: int = 0, batch: int = 128) -> torch.Tensor:
+    ids, lengths, _ = method.encode_captions(captions)
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(len(captions), method.model_cfg.z_dim, generator=gen)
+    out = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i in range(0, len(captions), batch):
+            out.append(method.generate(ids[i:i + batch], lengths[i:i + batch], z[i:i + batch]).images[-1].float())
+    return torch.cat(out).clamp(-1, 1)
+
+
+def derangement(n: int, seed: int = 0) -> list[int]:
+    rng = np.random.default_rng(seed)
+    while True:
+        p = rng.permutation(n)
+        if not (p == np.arange(n)).any():
+            return p.tolist()
+
+
+def checkpoint_dir(run: Path, step: int) -> Path:
+    return run / "checkpoints" / f"step_{step:08d}"
+
+
+def elapsed_at(run: Path) -> dict[int, float]:
+    """Training seconds at each logged step (from the first logged step; the first interval is extrapolated)."""
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if '"steps_per_s"' in line]
+    if not rows:
+        return {}
+    t0 = rows[0]["time"] - rows[0]["step"] / max(rows[0]["steps_per_s"], 1e-9)
+    return {r["step"]: r["time"] - t0 for r in rows}
+
+
+def score(probe, images, captions):
+    agree = caption_agreement(probe, images, captions)
+    is_mean, is_std = world_inception_score(probe, images)
+    return {"agreement": agree, "mean_agreement": round(float(np.mean([v["accuracy"] for v in agree.values()])), 4),
+            "world_is": [round(is_mean, 3), round(is_std, 3)]}
+
+
+def quality(args) -> dict:
+    root = Path(args.data)
+    t = time.time()
+    probe, probe_report = train_probe(root, steps=args.probe_steps, seed=0)
+    report = {"probe": {"held_out_accuracy": probe_report, "train_steps": args.probe_steps,
+                        "seconds": round(time.time() - t, 1)}, "splits": {}, "runs": {}}
+    splits = {s: held_out_captions(root, s, args.captions_per_image) for s in ("test", "compositional")}
+    reals = {s: real_images(root, owners) for s, (_, owners) in splits.items()}
+    for s, (caps, _) in splits.items():
+        report["splits"][s] = {"captions": len(caps), "real": score(probe, reals[s], caps)}
+    out_dir = Path(args.out) if args.out else None
+    steps = [int(x) for x in args.steps.split(",")] if args.steps else []
+    for run in map(Path, args.runs):
+        elapsed = elapsed_at(run)
+        run_report = {"checkpoints": {}}
+        for step in steps:
+            ckpt = checkpoint_dir(run, step)
+            if not ckpt.is_dir():
+                print(f"{ckpt}: missing, skipped", file=sys.stderr)
+                continue
+            method, cfg, _ = load_for_inference(ckpt, use_ema=not args.no_ema)
+            entry = {"elapsed_s": round(elapsed.get(step, float("nan")), 1), "splits": {}}
+            for s, (caps, _) in splits.items():
+                fake = generate(method, caps)
+                perm = derangement(len(caps))
+                shuffled = generate(method, [caps[i] for i in perm])
+                entry["splits"][s] = {"generated": score(probe, fake, caps), "shuffled": score(probe, shuffled, caps)}
+                if out_dir is not None:
+                    k = min(16, len(caps))
+                    grid = torch.cat([torch.cat(list(x[:k]), 2) for x in (reals[s], fake, shuffled)], 1)
+                    save_image(out_dir / f"{run.name}_step{step}_{s}.png", grid)
+            run_report["checkpoints"][step] = entry
+            print(f"{run.name} step {step}: " + ", ".join(
+                f"{s} {e['generated']['mean_agreement']} (shuffled {e['shuffled']['mean_agreement']})"
+                for s, e in entry["splits"].items()), file=sys.stderr)
+        # the untrained generator: the same config and DAMSM, fresh weights (seed 0)
+        if steps:
+            untrained = copy.deepcopy(method)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                init_weights(untrained.G, kind=cfg.model.init, gain=cfg.model.init_gain)
+                for m in untrained.G.modules():
+                    if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                        m.reset_running_stats()
+            untrained.eval()
+            run_report["untrained"] = {s: score(probe, generate(untrained, caps), caps)
+                                       for s, (caps, _) in splits.items()}
+        report["runs"][run.name] = run_report
+    if len(args.runs) == 2 and steps:
+        report["equal_wall_clock"] = equal_wall_clock(report, [Path(r).name for r in args.runs])
+    return report
+
+
+def equal_wall_clock(report: dict, names: list[str]) -> list[dict]:
+    """For each evaluated checkpoint of the first run, the second run's checkpoint with the closest elapsed time."""
+    a, b = (report["runs"][n]["checkpoints"] for n in names)
+    rows = []
+    for step, entry in a.items():
+        if not b:
+            break
+        other = min(b, key=lambda s: abs(b[s]["elapsed_s"] - entry["elapsed_s"]))
+        rows.append({names[0]: {"step": step, "elapsed_s": entry["elapsed_s"],
+                                **{s: entry["splits"][s]["generated"]["mean_agreement"] for s in entry["splits"]}},
+                     names[1]: {"step": other, "elapsed_s": b[other]["elapsed_s"],
+                                **{s: b[other]["splits"][s]["generated"]["mean_agreement"]
+                                   for s in b[other]["splits"]}}})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------------ speed
+def speed(args) -> dict:
+    from condsynth.engine.checkpoint import load_frozen_parts
+    from condsynth.engine.config import build_experiment_config
+    from condsynth.models import get_method_class
+    from condsynth.nn.blocks import count_parameters
+    from condsynth.testing import fake_context
+
+    import yaml
+    dev = torch.device(args.device)
+    methods, batches = {}, {}
+    for name in ("hfgan", "stacked_t2i"):
+        raw = yaml.safe_load(Path(f"configs/{name}/{'paper256' if args.paper else 'shapes64'}.yaml").read_text())
+        raw["model"]["damsm"] = args.damsm or "random"
+        if args.damsm:
+            raw["data"]["root"] = args.data
+        else:                                             # no data: a 100-word vocabulary
+            raw["data"]["vocab_words"] = ["<end>", "<unk>"] + [f"w{i}" for i in range(100)]
+        cfg = build_experiment_config(raw)
+        torch.manual_seed(0)
+        m = get_method_class(cfg.method)(cfg.model, cfg.data)
+        m.setup_training()
+        if args.damsm:
+            load_frozen_parts(m, dev)
+        else:                                             # timing only: a random DAMSM of the paper's shape
+            from condsynth.nn.damsm import build_image_encoder
+            from condsynth.nn.text_encoders import build_text_encoder
+            m.attach_frozen("text_encoder", build_text_encoder("rnn", m.vocab.words, 256))
+            m.attach_frozen("image_encoder", build_image_encoder("small_cnn", 256, 16))
+        m.to(dev).train()
+        methods[name] = (m, fake_context(m))
+        bs = args.batch or cfg.train.batch_size
+        s = cfg.model.image_size
+        batches[name] = {"image": torch.rand(bs, 3, s, s, device=dev) * 2 - 1,
+                         "caption": torch.randint(2, len(m.vocab), (bs, cfg.data.words_num), device=dev),
+                         "length": torch.full((bs,), cfg.data.words_num, dtype=torch.long),
+                         "class_id": torch.arange(bs, device=dev)}
+    times = {n: [] for n in methods}
+    for it in range(args.iters + args.warmup):
+        for name, (m, ctx) in methods.items():             # interleaved: the same machine state for both
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            m.training_step(batches[name], ctx)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            if it >= args.warmup:
+                times[name].append(time.perf_counter() - t)
+    out = {"device": str(dev), "threads": torch.get_num_threads(), "paper_setting": args.paper,
+           "batch": {n: len(b["image"]) for n, b in batches.items()}, "iters": args.iters}
+    for name, (m, _) in methods.items():
+        out[name] = {"s_per_iter_median": round(statistics.median(times[name]), 4),
+                     "s_per_iter_iqr": [round(float(np.percentile(times[name], q)), 4) for q in (25, 75)],
+                     "params_G": count_parameters(m.G),
+                     "params_D": sum(count_parameters(d) for d in m.discriminators.values())}
+    out["stacked_over_hfgan"] = round(out["stacked_t2i"]["s_per_iter_median"] / out["hfgan"]["s_per_iter_median"], 3)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("quality")
+    q.add_argument("--data", required=True)
+    q.add_argument("--runs", nargs="+", required=True)
+    q.add_argument("--steps", default="")
+    q.add_argument("--captions-per-image", type=int, default=2)
+    q.add_argument("--probe-steps", type=int, default=800)
+    q.add_argument("--no-ema", action="store_true")
+    q.add_argument("--out", default="")
+    s = sub.add_parser("speed")
+    s.add_argument("--damsm", default="")
+    s.add_argument("--data", default="data/shapes64")
+    s.add_argument("--paper", action="store_true")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--batch", type=int, default=0)
+    s.add_argument("--iters", type=int, default=60)
+    s.add_argument("--warmup", type=int, default=5)
+    args = p.parse_args()
+    report = quality(args) if args.cmd == "quality" else speed(args)
+    json.dump(report, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
