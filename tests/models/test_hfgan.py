@@ -93,10 +93,13 @@ def test_stacked_generator_has_an_image_per_stage():
     assert [tuple(x.shape[1:]) for x in out.images] == [(3, 16, 16), (3, 32, 32), (3, 64, 64)]
 
 
-@pytest.mark.parametrize("name", ["hfgan", "stacked_t2i"])
-def test_a_training_step_trains_g_and_d_and_leaves_the_damsm_alone(name, tmp_path_factory):
+@pytest.mark.parametrize("name, d_arch", [("hfgan", "hfgan"), ("hfgan", "stacked_last"), ("stacked_t2i", None)])
+def test_a_training_step_trains_g_and_d_and_leaves_the_damsm_alone(name, d_arch, tmp_path_factory):
     work = tmp_path_factory.getbasetemp() / "t2i"
-    method = testing.build_method(testing.tiny_config(name, work))
+    raw = testing.tiny_config(name, work)
+    if d_arch:
+        raw["model"]["d_arch"] = d_arch
+    method = testing.build_method(raw)
     text_before = {k: v.clone() for k, v in method.text_encoder.state_dict().items()}
     g_before = [p.detach().clone() for p in method.G.parameters()]
     d_before = {n: [p.detach().clone() for p in d.parameters()] for n, d in method.discriminators.items()}
@@ -111,6 +114,8 @@ def test_a_training_step_trains_g_and_d_and_leaves_the_damsm_alone(name, tmp_pat
     for k, v in method.text_encoder.state_dict().items():
         assert torch.equal(v, text_before[k]), k
     assert len(method.discriminators) == (1 if name == "hfgan" else 3)
+    if d_arch == "stacked_last":        # the stacked baseline's D at the output size: no down / refine blocks
+        assert method.D.trunk.out_size == 4 and len(method.D.trunk.net) == 4
 
 
 def test_a_damsm_with_another_vocabulary_is_refused(tmp_path_factory):

@@ -36,6 +36,7 @@ from torch import nn
 
 from condsynth.config import bounded
 from condsynth.models.text_to_image.base import GeneratorOutput, TextToImageConfig, TextToImageGAN
+from condsynth.models.text_to_image.stacked import stage_discriminator
 from condsynth.nn.discriminators import JointDiscriminator
 from condsynth.nn.text_to_image import ConditioningAugmentation, InitialStage, WordAttention, tile, upscale_layer
 
@@ -49,6 +50,10 @@ class HfGANConfig(TextToImageConfig):
     residual_projection: bool = True                     # H2: project F_d,0 to N_g before the dense block; false: the
                                                          # LFF keeps F_d,0's width and H_dup maps it to N_g
     d_kernel: Literal[3, 4] = 3                          # D's part-1 kernels: 3x3 (thesis) or 4x4 (AttnGAN)
+    # hfgan: the thesis's D (M1 to 16x16, two down blocks, two 3x3 blocks); stacked_last: the stacked baseline's
+    # discriminator at the output size (AttnGAN's D_NET for it). At 256² the two are the same design (D_NET256);
+    # at the world's 64² the thesis's keeps its extra blocks and overpowered G (docs/hfgan.md)
+    d_arch: Literal["hfgan", "stacked_last"] = "hfgan"
 
 
 class DenseFusionBlock(nn.Module):
@@ -124,6 +129,8 @@ class HfGAN(TextToImageGAN):
     def build_discriminators(self):
         c = self.model_cfg
         cond = c.text_dim if c.d_condition == "sentence" else c.cond_dim
+        if c.d_arch == "stacked_last":
+            return {"D": (stage_discriminator(c.image_size, c.ndf, cond), 0)}
         d = JointDiscriminator.preset("hfgan", image_size=c.image_size, ndf=c.ndf, cond_dim=cond,
                                       kernel_size=c.d_kernel)
         return {"D": (d, 0)}
