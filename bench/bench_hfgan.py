@@ -115,6 +115,7 @@ def quality(args) -> dict:
     for run in map(Path, args.runs):
         elapsed = elapsed_at(run)
         run_report = {"checkpoints": {}}
+        present = [st for st in steps if checkpoint_dir(run, st).is_dir()]
         for step in steps:
             ckpt = checkpoint_dir(run, step)
             if not ckpt.is_dir():
@@ -131,7 +132,7 @@ def quality(args) -> dict:
                     k = min(16, len(caps))
                     grid = torch.cat([torch.cat(list(x[:k]), 2) for x in (reals[s], fake, shuffled)], 1)
                     save_image(out_dir / f"{run.name}_step{step}_{s}.png", grid)
-            if kid is not None and step == steps[-1]:
+            if kid is not None and step == present[-1]:
                 entry["kid_test"] = kid(generate(method, splits["test"][0]))
             run_report["checkpoints"][step] = entry
             print(f"{run.name} step {step}: " + ", ".join(
@@ -170,7 +171,7 @@ class KIDAgainst:
                          "subset_size": min(1000, len(real)), "weights_sha256": self.backend.weights_sha256}
 
     def features(self, images: torch.Tensor) -> np.ndarray:
-        return torch.cat([self.backend(images[i:i + 50]) for i in range(0, len(images), 50)]).numpy()
+        return torch.cat([self.backend(images[i:i + 50], value_range=(-1.0, 1.0)) for i in range(0, len(images), 50)]).numpy()
 
     def __call__(self, images: torch.Tensor) -> list[float]:
         from condsynth.metrics.fid import kernel_inception_distance

@@ -128,3 +128,11 @@ def test_a_cub_layout_fixture_trains_damsm_then_hfgan_then_generates(tmp_path):
     train(build_experiment_config(raw))
     out = TextToImagePipeline.from_pretrained(tmp_path / "hfgan", device="cpu")("a small red bird", n=2)
     assert out.images[0][0].shape == (16, 16, 3) and out.unknown == [[]]
+
+
+def test_the_bundled_model_generates_from_the_command_line(tmp_path, capsys):
+    rc = main(["text2image", "a purple circle on the left", "--n", "2", "--out", str(tmp_path / "out"),
+               "--threads", "1"])
+    assert rc == 0, capsys.readouterr().err
+    from PIL import Image
+    assert np.asarray(Image.open(tmp_path / "out" / "caption_000" / "sample_01.png")).shape == (64, 64, 3)

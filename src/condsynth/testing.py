@@ -105,19 +105,22 @@ def _pix2pixhd(workdir: Path) -> dict:
                      "load_size": [16, 32], "crop_size": [16, 32]}}
 
 
+def one_step_run(run: Path, raw: dict) -> Path:
+    """``raw`` trained for one engine step into ``run``, once (a frozen part for another tiny method)."""
+    from condsynth.engine.trainer import train
+
+    if not (run / "checkpoints").is_dir():
+        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
+        train(build_experiment_config(raw))
+    return run
+
+
 TINY_RENDERER = {"size": 32, "fc": [64, 1024], "base_channels": 4, "conv_widths": [8]}
 
 
 def tiny_renderer_run(workdir: Path) -> Path:
     """A tiny painting renderer trained for one step by the engine (for agents to stand on)."""
-    from condsynth.engine.trainer import train
-
-    run = Path(workdir) / "tiny-renderer"
-    if not (run / "checkpoints").is_dir():
-        raw = _renderer(workdir)
-        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
-        train(build_experiment_config(raw))
-    return run
+    return one_step_run(Path(workdir) / "tiny-renderer", _renderer(workdir))
 
 
 def _renderer(workdir: Path) -> dict:
@@ -152,14 +155,7 @@ def _damsm(workdir: Path) -> dict:
 
 def tiny_damsm_run(workdir: Path) -> Path:
     """The tiny DAMSM trained for one step by the engine (for the text-to-image methods to stand on)."""
-    from condsynth.engine.trainer import train
-
-    run = Path(workdir) / "tiny-damsm"
-    if not (run / "checkpoints").is_dir():
-        raw = _damsm(workdir)
-        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
-        train(build_experiment_config(raw))
-    return run
+    return one_step_run(Path(workdir) / "tiny-damsm", _damsm(workdir))
 
 
 def _text_to_image(method: str):
@@ -233,14 +229,7 @@ def _landmark_predictor(workdir: Path) -> dict:
 
 def tiny_landmark_predictor_run(workdir: Path) -> Path:
     """A tiny LDcGAN landmark predictor G_L trained for one step (the frozen part LDcGAN stands on)."""
-    from condsynth.engine.trainer import train
-
-    run = Path(workdir) / "tiny-landmark-predictor"
-    if not (run / "checkpoints").is_dir():
-        raw = _landmark_predictor(workdir)
-        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
-        train(build_experiment_config(raw))
-    return run
+    return one_step_run(Path(workdir) / "tiny-landmark-predictor", _landmark_predictor(workdir))
 
 
 def _ldcgan(workdir: Path) -> dict:
@@ -251,26 +240,12 @@ def _ldcgan(workdir: Path) -> dict:
 
 def tiny_lipreader_run(workdir: Path) -> Path:
     """A tiny training lip reader trained for one step (the frozen part of AVWnet's word loss)."""
-    from condsynth.engine.trainer import train
-
-    run = Path(workdir) / "tiny-lipreader"
-    if not (run / "checkpoints").is_dir():
-        raw = _lipreader(workdir)
-        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
-        train(build_experiment_config(raw))
-    return run
+    return one_step_run(Path(workdir) / "tiny-lipreader", _lipreader(workdir))
 
 
 def tiny_atnet_run(workdir: Path) -> Path:
     """A tiny AT-net trained for one step (AVWnet's landmark predictor at inference)."""
-    from condsynth.engine.trainer import train
-
-    run = Path(workdir) / "tiny-atnet"
-    if not (run / "checkpoints").is_dir():
-        raw = _atnet(workdir)
-        raw["train"] = {**TRAIN_TINY, "steps": 1, "checkpoint_every": 1, "out_dir": str(run)}
-        train(build_experiment_config(raw))
-    return run
+    return one_step_run(Path(workdir) / "tiny-atnet", _atnet(workdir))
 
 
 TINY_AVWNET = {"image_size": 32, "n_i": 4, "audio_channels": [2, 2, 2, 2, 2], "audio_fc": 8, "ndf": 2,
