@@ -39,6 +39,14 @@ class EmbeddingOutput:
         save_tensors(path, arrays)
 
 
+def save_with_vocabulary(pipe: Pipeline, out, half: bool = False, overwrite: bool = False, part: str | None = None):
+    """Save ``pipe`` as an export whose config carries its method's vocabulary (``data.vocab_words``)."""
+    from condsynth.engine.checkpoint import save_pipeline
+    data = dataclasses.replace(pipe.config.data, vocab_words=tuple(pipe.method.vocab.words))
+    cfg = dataclasses.replace(pipe.config, data=data)
+    return save_pipeline(pipe.method, cfg, out, half=half, source=pipe.source, overwrite=overwrite, part=part)
+
+
 class TextImagePipeline(Pipeline):
     methods = ("damsm",)
 
@@ -49,10 +57,7 @@ class TextImagePipeline(Pipeline):
     def save_pretrained(self, out, half: bool = False, overwrite: bool = False, part: str | None = None):
         """As :meth:`Pipeline.save_pretrained`, with the vocabulary written into the export's config
         (``data.vocab_words``): the export then loads and embeds captions without the training dataset."""
-        from condsynth.engine.checkpoint import save_pipeline
-        data = dataclasses.replace(self.config.data, vocab_words=tuple(self.method.vocab.words))
-        cfg = dataclasses.replace(self.config, data=data)
-        return save_pipeline(self.method, cfg, out, half=half, source=self.source, overwrite=overwrite, part=part)
+        return save_with_vocabulary(self, out, half, overwrite, part)
 
     def _images(self, images) -> torch.Tensor:
         from condsynth.data.transforms import resize

@@ -14,7 +14,6 @@ seed differs only by the text. Captions longer than ``data.words_num`` words kee
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from condsynth.data.text import tokenize
 from condsynth.errors import UserError
 from condsynth.pipelines.base import Pipeline, seeded
+from condsynth.pipelines.text_image import save_with_vocabulary
 
 
 @dataclass
@@ -87,10 +87,7 @@ class TextToImagePipeline(Pipeline):
     def save_pretrained(self, out, half: bool = False, overwrite: bool = False, part: str | None = None):
         """As :meth:`Pipeline.save_pretrained`, with the vocabulary in the export's config (``data.vocab_words``), so
         that it generates without the training data."""
-        from condsynth.engine.checkpoint import save_pipeline
-        data = dataclasses.replace(self.config.data, vocab_words=tuple(self.method.vocab.words))
-        cfg = dataclasses.replace(self.config, data=data)
-        return save_pipeline(self.method, cfg, out, half=half, source=self.source, overwrite=overwrite, part=part)
+        return save_with_vocabulary(self, out, half, overwrite, part)
 
     @property
     def words_num(self) -> int:
