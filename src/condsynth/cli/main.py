@@ -29,6 +29,7 @@ COMMANDS = [
     "condsynth.cli.age",
     "condsynth.cli.talk",
     "condsynth.cli.text2image",
+    "condsynth.cli.demo",
 ]
 
 

@@ -1,0 +1,145 @@
+"""``condsynth demo`` without a browser: what each tab does with good and bad uploads (condsynth.demo.runner)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from condsynth.demo.runner import MAX_PIXELS, DemoRunner, check_upload, read_photo
+from condsynth.errors import UserError
+
+
+def held_out_photo() -> str:
+    """matplotlib's Grace Hopper: never in a training set (the brief keeps matplotlib's photos held out)."""
+    matplotlib = pytest.importorskip("matplotlib")
+    return os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
+
+
+def bad_uploads(folder) -> dict:
+    """The uploads every photo input must refuse with one line naming the file: name -> (path, message part)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = folder / "notes.txt"
+    text.write_text("not a picture\n")
+    empty = folder / "empty.png"
+    empty.write_bytes(b"")
+    huge = folder / "huge.png"
+    side = int(MAX_PIXELS ** 0.5) + 500                       # a few hundred kB of PNG, over the pixel limit
+    Image.new("L", (side, side)).save(huge, optimize=False, compress_level=1)
+    speech = folder / "speech.wav"
+    import wave
+    with wave.open(str(speech), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.sin(np.arange(16000) / 5) * 3000).astype("<i2").tobytes())
+    return {"text": (text, "notes.txt: "), "empty": (empty, "empty.png: file is empty"),
+            "huge": (huge, "huge.png: image is"), "audio": (speech, "speech.wav: ")}
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory):
+    return DemoRunner(tmp_path_factory.mktemp("demo") / "results")
+
+
+def test_bad_uploads_are_one_line_naming_the_file(tmp_path):
+    for name, (path, message) in bad_uploads(tmp_path).items():
+        with pytest.raises(UserError) as caught:
+            read_photo(str(path))
+        text = str(caught.value)
+        assert text.startswith(message), (name, text)
+        assert "\n" not in text and str(tmp_path) not in text, text      # the file's own name, not the upload path
+    with pytest.raises(UserError, match="no photo uploaded"):
+        check_upload(None, "photo")
+
+
+def test_paint_writes_painting_animation_svg_and_json(runner):
+    out = runner.paint(held_out_photo(), strokes=40, size=96, seed=0)
+    painting = np.asarray(Image.open(out["painting"]))
+    assert max(painting.shape[:2]) == 96 and painting.std() > 5          # strokes were drawn, not a blank canvas
+    assert out["animation"].stat().st_size > 0 and Image.open(out["animation"]).n_frames > 1
+    assert out["svg"].read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert "40 strokes" in out["summary"]
+    assert out["painting"].parent.parent == runner.workdir               # inside the demo's own folder
+
+
+def test_paint_rejects_out_of_range_settings(runner):
+    with pytest.raises(UserError, match="strokes must be a whole number"):
+        runner.paint(held_out_photo(), strokes=0)
+    with pytest.raises(UserError, match="size must be a whole number"):
+        runner.paint(held_out_photo(), strokes=10, size=5000)
+
+
+def test_translate_example_scene_with_every_model(runner):
+    example = runner.example_scene(3)
+    from condsynth.demo.runner import TRANSLATION_MODELS
+    for model, (_, direction, _) in TRANSLATION_MODELS.items():
+        source = example["photo"] if direction == "BtoA" else example["labels"]
+        out = runner.translate(str(source), model, seed=0)
+        image = np.asarray(Image.open(out["image"]))
+        assert image.shape[:2] == (64, 64) and image.std() > 5, model
+    with pytest.raises(UserError, match="unknown model"):
+        runner.translate(str(example["labels"]), "nope")
+
+
+def test_text2image_and_its_messages(runner):
+    out = runner.text2image("a large red circle at the top zzzz", n=2, seed=1)
+    assert len(out["images"]) == 2 and "zzzz" in out["summary"]
+    red = np.asarray(Image.open(out["images"][0])).astype(float)
+    assert red[..., 0].max() > 150
+    with pytest.raises(UserError, match="no caption"):
+        runner.text2image("   ")
+    with pytest.raises(UserError, match="at most"):
+        runner.text2image("a red circle " * 100)
+
+
+def test_age_tab_on_a_held_out_face(runner):
+    pytest.importorskip("dlib")
+    out = runner.age(held_out_photo())
+    assert len(out["groups"]) == 10 and out["strip"].is_file()
+
+
+def test_tabs_say_why_one_is_missing(runner):
+    tabs = {t.key: t for t in runner.tabs()}
+    assert tabs["paint"].available and tabs["translate"].available and tabs["text2image"].available
+    assert not tabs["talk"].available and "--talk-checkpoint" in tabs["talk"].missing
+    assert "# painting" in runner.model_card("painting").lower() or runner.model_card("painting").startswith("#")
+    with pytest.raises(UserError, match="no talking-face checkpoint"):
+        runner.talk(held_out_photo(), held_out_photo())
+
+
+def test_demo_command_serves_localhost_and_removes_its_folder(tmp_path):
+    """`condsynth demo` as a user starts it: it listens on 127.0.0.1, and its temporary folder goes when it stops."""
+    pytest.importorskip("gradio")
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "condsynth", "demo", "--port", str(port), "--threads", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines = []
+        for line in proc.stdout:                          # the URL line comes once the server is up
+            lines.append(line)
+            if "open http://127.0.0.1:" in line:
+                break
+        assert any(f"open http://127.0.0.1:{port}/" in line for line in lines), "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+            assert r.status == 200 and b"condsynth" in r.read()
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("condsynth-demo-")]
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("condsynth-demo-")], out
+
+
+def test_share_nothing_refuses_another_host():
+    from condsynth.cli.main import main
+    assert main(["demo", "--share-nothing", "--host", "0.0.0.0"]) == 2
