@@ -1,4 +1,4 @@
-"""The packages import only downwards: io -> data -> nn -> losses -> metrics -> models -> engine -> pipelines -> cli.
+"""The packages import only downwards: io -> data -> nn -> losses -> metrics -> models -> engine -> pipelines -> demo -> cli.
 
 Every import counts, including imports inside functions and ``importlib.import_module("condsynth...")``
 with a literal name; ``cli`` (and ``__main__``) may import anything. Strings that only name a
@@ -14,7 +14,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "condsynth"
 
-ORDER = ["io", "data", "nn", "losses", "metrics", "models", "engine", "pipelines", "cli"]
+ORDER = ["io", "data", "nn", "losses", "metrics", "models", "engine", "pipelines", "demo", "cli"]
 BASE = {"", "errors", "config"}                    # "" = the package's __init__
 TOP = {"cli", "__main__", "testing"}               # may import anything
 

@@ -1,7 +1,7 @@
 """condsynth: conditional visual synthesis in PyTorch.
 
-Layers (each imports only the ones above it): io -> data -> nn -> losses -> models -> engine
--> metrics -> pipelines -> cli.
+Layers (each imports only the ones above it): io -> data -> nn -> losses -> metrics -> models
+-> engine -> pipelines -> demo -> cli.
 """
 
 __version__ = "0.1.0"
