@@ -5,7 +5,7 @@
 PY ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,metrics,faces,video,audio,text
+EXTRAS ?= dev,metrics,faces,video,audio,text,demo
 BIN := $(VENV)/bin
 
 .PHONY: install demo lint test bench clean

@@ -6,40 +6,15 @@ import os
 import subprocess
 import sys
 import urllib.request
+import wave
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from condsynth.demo.runner import MAX_PIXELS, DemoRunner, check_upload, read_photo
+from condsynth.demo.runner import DemoRunner, check_upload, read_photo
 from condsynth.errors import UserError
-
-
-def held_out_photo() -> str:
-    """matplotlib's Grace Hopper: never in a training set (the brief keeps matplotlib's photos held out)."""
-    matplotlib = pytest.importorskip("matplotlib")
-    return os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-
-
-def bad_uploads(folder) -> dict:
-    """The uploads every photo input must refuse with one line naming the file: name -> (path, message part)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = folder / "notes.txt"
-    text.write_text("not a picture\n")
-    empty = folder / "empty.png"
-    empty.write_bytes(b"")
-    huge = folder / "huge.png"
-    side = int(MAX_PIXELS ** 0.5) + 500                       # a few hundred kB of PNG, over the pixel limit
-    Image.new("L", (side, side)).save(huge, optimize=False, compress_level=1)
-    speech = folder / "speech.wav"
-    import wave
-    with wave.open(str(speech), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.sin(np.arange(16000) / 5) * 3000).astype("<i2").tobytes())
-    return {"text": (text, "notes.txt: "), "empty": (empty, "empty.png: file is empty"),
-            "huge": (huge, "huge.png: image is"), "audio": (speech, "speech.wav: ")}
+from demo_helpers import bad_uploads, held_out_photo
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +86,31 @@ def test_tabs_say_why_one_is_missing(runner):
     assert "# painting" in runner.model_card("painting").lower() or runner.model_card("painting").startswith("#")
     with pytest.raises(UserError, match="no talking-face checkpoint"):
         runner.talk(held_out_photo(), held_out_photo())
+
+
+def test_talk_tab_with_a_user_checkpoint(tmp_path):
+    """No AVWnet is bundled: with --talk-checkpoint (here a one-step run) the tab makes an mp4 with the speech."""
+    pytest.importorskip("dlib")
+    pytest.importorskip("av")
+    from condsynth import testing
+    from condsynth.engine.config import build_experiment_config
+    from condsynth.engine.trainer import train
+    from condsynth.io.video import read_frames
+    train(build_experiment_config(testing.tiny_config("avwnet", tmp_path, tmp_path / "run", steps=1)))
+    talker = DemoRunner(tmp_path / "results", talk_checkpoint=str(tmp_path / "run"))
+    assert {t.key: t for t in talker.tabs()}["talk"].available
+    seconds = 0.5
+    t = np.arange(int(seconds * 16000)) / 16000
+    speech = tmp_path / "speech.wav"
+    with wave.open(str(speech), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.sin(2 * np.pi * 180 * t) * 8000).astype("<i2").tobytes())
+    out = talker.talk(held_out_photo(), str(speech))
+    assert len(read_frames(out["video"])) == round(25 * seconds) and "12 frames at 25 fps" in out["summary"]
+    with pytest.raises(UserError, match="grace_hopper.jpg: "):            # a photo on the speech input
+        talker.talk(held_out_photo(), held_out_photo())
 
 
 def test_demo_command_serves_localhost_and_removes_its_folder(tmp_path):
