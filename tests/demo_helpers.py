@@ -18,6 +18,17 @@ def held_out_photo() -> str:
     return os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
 
 
+def write_tone(path, seconds: float, hz: float = 180.0, rate: int = 16000):
+    """A 16-bit mono wav of a sine tone: speech-like input for the audio tabs (and audio on a photo input)."""
+    t = np.arange(int(seconds * rate)) / rate
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.sin(2 * np.pi * hz * t) * 8000).astype("<i2").tobytes())
+    return path
+
+
 def bad_uploads(folder) -> dict:
     """The uploads every photo input must refuse with one line naming the file: name -> (path, message part)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -28,11 +39,6 @@ def bad_uploads(folder) -> dict:
     huge = folder / "huge.png"
     side = int(MAX_PIXELS ** 0.5) + 500                       # a few hundred kB of PNG, over the pixel limit
     Image.new("L", (side, side)).save(huge, optimize=False, compress_level=1)
-    speech = folder / "speech.wav"
-    with wave.open(str(speech), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.sin(np.arange(16000) / 5) * 3000).astype("<i2").tobytes())
+    speech = write_tone(folder / "speech.wav", seconds=1.0)
     return {"text": (text, "notes.txt: "), "empty": (empty, "empty.png: file is empty"),
             "huge": (huge, "huge.png: image is"), "audio": (speech, "speech.wav: ")}

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import urllib.request
-import wave
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from PIL import Image
 
 from condsynth.demo.runner import DemoRunner, check_upload, read_photo
 from condsynth.errors import UserError
-from demo_helpers import bad_uploads, held_out_photo
+from demo_helpers import bad_uploads, held_out_photo, write_tone
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +99,7 @@ def test_talk_tab_with_a_user_checkpoint(tmp_path):
     talker = DemoRunner(tmp_path / "results", talk_checkpoint=str(tmp_path / "run"))
     assert {t.key: t for t in talker.tabs()}["talk"].available
     seconds = 0.5
-    t = np.arange(int(seconds * 16000)) / 16000
-    speech = tmp_path / "speech.wav"
-    with wave.open(str(speech), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.sin(2 * np.pi * 180 * t) * 8000).astype("<i2").tobytes())
+    speech = write_tone(tmp_path / "speech.wav", seconds)
     out = talker.talk(held_out_photo(), str(speech))
     assert len(read_frames(out["video"])) == round(25 * seconds) and "12 frames at 25 fps" in out["summary"]
     with pytest.raises(UserError, match="grace_hopper.jpg: "):            # a photo on the speech input
