@@ -133,6 +133,19 @@ def test_demo_command_serves_localhost_and_removes_its_folder(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("condsynth-demo-")], out
 
 
+def test_a_busy_port_is_one_line_not_a_traceback():
+    pytest.importorskip("gradio")
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "condsynth", "demo", "--port", str(port)], capture_output=True,
+                           text=True, timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"condsynth: error: --port {port}: cannot listen")
+
+
 def test_share_nothing_refuses_another_host():
     from condsynth.cli.main import main
     assert main(["demo", "--share-nothing", "--host", "0.0.0.0"]) == 2

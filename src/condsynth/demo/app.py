@@ -223,7 +223,12 @@ def launch(app, host: str = "127.0.0.1", port: int | None = None, share_nothing:
     if share_nothing and host not in LOOPBACK:
         raise UserError(f"--host {host}: --share-nothing serves this computer only (127.0.0.1)")
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO)
-    return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
-                      prevent_thread_lock=not block, show_error=True, max_file_size=MAX_UPLOAD_BYTES,
-                      ssr_mode=False, mcp_server=False, pwa=False, theme=theme, allowed_paths=allowed,
-                      footer_links=[] if share_nothing else ["gradio", "settings"])
+    try:
+        return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
+                          prevent_thread_lock=not block, show_error=True, max_file_size=MAX_UPLOAD_BYTES,
+                          ssr_mode=False, mcp_server=False, pwa=False, theme=theme, allowed_paths=allowed,
+                          footer_links=[] if share_nothing else ["gradio", "settings"])
+    except OSError as exc:                  # a busy port or an address this computer does not have: the user's choice
+        where = f"--port {port}" if port is not None else f"--host {host}"
+        raise UserError(f"{where}: cannot listen on {host}:{port or 'default'} ({str(exc).split('. ')[0]}); "
+                        "choose another with --port") from None
