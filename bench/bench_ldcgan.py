@@ -13,6 +13,10 @@ measured in the same run (plans/thesis-methods.md §3.2, checks 1-4 and 6):
   true landmarks), for small (1-3 groups) and large (4-9 groups) age gaps; baselines: the input itself,
   and the target group's mean face (mean of the training renders of that group; its landmarks: the
   group's mean shape). G_L's L* against the true landmarks beside the prototype shift and L* = L.
+  Two targets: the world's stored render of that group (``paired_*``: another photo, with its own
+  pose, light and background), and the **same photo at the target age** (``matched_*``: the input's
+  render re-drawn by the world with the target group's age, same pose, light, background and noise;
+  faces.render_world_face), which is the counterfactual the method is asked for.
 * **masks**: mean f_A, and the mean |output - input| where f_A > 0.99.
 * throughput of G (images/s, one thread) and PNG grids (input, ten groups, the true renders below).
 
@@ -24,6 +28,7 @@ measured in the same run (plans/thesis-methods.md §3.2, checks 1-4 and 6):
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -34,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_faces_roundtrip import report  # noqa: E402
 
-from condsynth.data.synth.faces import identity_of
+from condsynth.data.synth.faces import Identity, identity_of, render_world_face
 from condsynth.data.utkface import UTKFaceDataset
 from condsynth.io.images import save_image
 from condsynth.metrics.age import AgeAccuracy, age_rows, format_age_table
@@ -70,14 +75,38 @@ class Paired:
         return {k: float(np.mean(v)) if v else float("nan") for k, v in self.v.items()}
 
 
+def matched_targets(world: Path, records, size: int):
+    """The same photo at every group: for each test image, the world re-draws its render (same pose,
+    light, background, noise) with the identity's age of each group. Returns images (10 x N x 3 x H x W,
+    in [-1, 1]) and their exact landmarks (10 x N x 68 x 2), at the dataset's ``size``."""
+    meta = json.loads((world / "meta.json").read_text())
+    identities = json.loads((world / "identities.json").read_text())
+    if int(meta["size"]) != size:
+        raise SystemExit(f"{world}: world rendered at {meta['size']}, bench --size {size}: the matched targets "
+                         f"need the world's size")
+    imgs = np.zeros((10, len(records), size, size, 3), np.uint8)
+    pts = np.zeros((10, len(records), 68, 2), np.float32)
+    for n, r in enumerate(records):
+        i = identity_of(r.path.name)
+        render = int(r.path.name.split("_")[3].split(".")[0][-6:])
+        entry = identities[str(i)]
+        ident = Identity.from_dict(entry["params"])
+        for t in range(10):
+            imgs[t, n], pts[t, n], _ = render_world_face(ident, entry["ages"][t], seed=int(meta["seed"]),
+                                                         render=render, size=size, pose=float(meta["pose"]))
+    x = torch.from_numpy(imgs).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
+    return x, torch.from_numpy(pts)
+
+
 def evaluate(name, gen, x, lm, groups, ids, lookup, truth_lm, mean_face, mean_shape, probes, thresholds,
-             emb_in, grid_dir, ages_real):
+             emb_in, grid_dir, ages_real, matched=None, matched_lm=None):
     """Scores of one generator ``gen(x, t, lm) -> (images, masks, L* or None)``, or of a baseline."""
     age_acc = AgeAccuracy()
     estimates, targets_all = [], []
     cos_by_gap, verified = Paired(), {f: Paired() for f in thresholds}
     l1, ss, lmk = Paired(), Paired(), Paired()
-    lstar = Paired()
+    m_l1, m_ss, m_lmk = Paired(), Paired(), Paired()
+    lstar, m_lstar = Paired(), Paired()
     masks, still = [], []
     young = groups <= 2
     grid_rows = []
@@ -105,8 +134,15 @@ def evaluate(name, gen, x, lm, groups, ids, lookup, truth_lm, mean_face, mean_sh
         if "landmarks" in probes:
             p = probe(probes["landmarks"], out).reshape(-1, 68, 2)
             lmk.add(nme(p, truth_lm[j]).numpy()[has], gaps[has])
+        if matched is not None:
+            m_l1.add((out - matched[t]).abs().flatten(1).mean(1).numpy(), gaps)
+            m_ss.add(ssim((out + 1) / 2, (matched[t] + 1) / 2, data_range=1.0).numpy(), gaps)
+            if "landmarks" in probes:
+                m_lmk.add(nme(p, matched_lm[t]).numpy(), gaps)
         if pred_lm is not None:
             lstar.add(nme(pred_lm, truth_lm[j]).numpy()[has], gaps[has])
+            if matched is not None:
+                m_lstar.add(nme(pred_lm, matched_lm[t]).numpy(), gaps)
         if mask is not None:
             masks.append(float(mask.mean()))
             keep = (mask > 0.99).expand_as(out)
@@ -115,8 +151,14 @@ def evaluate(name, gen, x, lm, groups, ids, lookup, truth_lm, mean_face, mean_sh
     res = {"paired_L1": l1.summary(), "paired_SSIM": ss.summary()}
     if "landmarks" in probes:
         res["paired_landmark_nme"] = lmk.summary()
+    if matched is not None:
+        res["matched_L1"], res["matched_SSIM"] = m_l1.summary(), m_ss.summary()
+        if "landmarks" in probes:
+            res["matched_landmark_nme"] = m_lmk.summary()
     if lstar.v["small_1-3"]:
         res["G_L_landmark_nme"] = lstar.summary()
+        if matched is not None:
+            res["G_L_landmark_nme_matched"] = m_lstar.summary()
     if "identity" in probes:
         res["identity_cosine"] = cos_by_gap.summary()
         res["verification_rate"] = {f"far_{far:g}": v.summary() for far, v in verified.items()}
@@ -133,12 +175,15 @@ def evaluate(name, gen, x, lm, groups, ids, lookup, truth_lm, mean_face, mean_sh
         res["mask_mean_f_A"] = float(np.mean(masks))
         res["change_where_f_A_over_0.99"] = float(np.nanmean(still))
     if grid_dir is not None:
-        # 8 identities from their 11-20 render: input, the ten groups; below each row the true renders
+        # 8 identities from their 11-20 render: input, the ten groups; below each row the stored true renders
+        # and (when given) the same photo re-drawn at each group
         sel = [i for i in range(len(x)) if groups[i] == 2][:8]
         tiles = []
         for i in sel:
             tiles.append(torch.cat([x[i]] + [grid_rows[t][i] for t in range(10)], 2))
             tiles.append(torch.cat([torch.full_like(x[i], 1.0)] + [x[lookup[(ids[i], t)]] for t in range(10)], 2))
+            if matched is not None:
+                tiles.append(torch.cat([torch.full_like(x[i], 1.0)] + [matched[t][i] for t in range(10)], 2))
         grid_dir.mkdir(parents=True, exist_ok=True)
         save_image(grid_dir / f"{name}.png", torch.cat(tiles, 1))
     return res
@@ -166,9 +211,15 @@ def main(argv=None) -> int:
     train_groups = np.array([r.group for r in train.records])
     mean_face = torch.stack([train_x[train_groups == g].mean(0) for g in range(10)])
     mean_shape = torch.stack([train_lm[train_groups == g].mean(0) for g in range(10)])
+    t0 = time.perf_counter()
+    matched, matched_lm = matched_targets(args.world, test.records, args.size)
+    res_matched_check = float((matched[torch.as_tensor(groups), torch.arange(len(x))] - x).abs().mean())
+    print(f"matched targets: {matched.shape[0] * matched.shape[1]} renders in {time.perf_counter() - t0:.0f} s; "
+          f"L1 of the re-drawn render at the stored age to the stored JPEG {res_matched_check:.4f}")
     probes = {k: load_pipeline(v, device="cpu") for k, v in (("age", args.age), ("identity", args.identity),
                                                              ("landmarks", args.landmarks)) if v}
-    res: dict = {"world": str(args.world), "test_images": len(x), "test_identities": len(set(ids.tolist()))}
+    res: dict = {"world": str(args.world), "test_images": len(x), "test_identities": len(set(ids.tolist())),
+                 "matched_rerender_L1_to_stored": res_matched_check}
     thresholds, emb_in, ages_real = {}, None, {}
     if "identity" in probes:
         emb_in = torch.nn.functional.normalize(probe(probes["identity"], x), dim=1)
@@ -181,7 +232,8 @@ def main(argv=None) -> int:
         ages_real = {g: est[groups == g] for g in range(10)}
         res["age_probe_mae_real"] = float(np.abs(est - np.array([r.age for r in test.records])).mean())
     common = dict(x=x, lm=lm, groups=groups, ids=ids, lookup=lookup, truth_lm=lm, mean_face=mean_face,
-                  mean_shape=mean_shape, probes=probes, thresholds=thresholds, emb_in=emb_in, ages_real=ages_real)
+                  mean_shape=mean_shape, probes=probes, thresholds=thresholds, emb_in=emb_in, ages_real=ages_real,
+                  matched=matched, matched_lm=matched_lm)
 
     def baseline_input(xx, t, ll):
         return xx, None, None
@@ -198,12 +250,14 @@ def main(argv=None) -> int:
     # landmarks of the baselines: L itself and the target group's mean shape
     for name, f in (("landmark_baseline_L", lambda t: lm), ("landmark_baseline_group_mean_shape",
                                                              lambda t: mean_shape[t].expand_as(lm))):
-        acc = Paired()
+        acc, m_acc = Paired(), Paired()
         for t in range(10):
             has = np.array([(ids[i], t) in lookup for i in range(len(x))])
             j = np.array([lookup.get((ids[i], t), 0) for i in range(len(x))])
             acc.add(nme(f(t), lm[j]).numpy()[has], np.abs(groups - t)[has])
+            m_acc.add(nme(f(t), matched_lm[t]).numpy(), np.abs(groups - t))
         res[name] = acc.summary()
+        res[name + "_matched"] = m_acc.summary()
     for spec in args.run:
         name, path = spec.split("=", 1)
         pipe = load_pipeline(path, device="cpu")
@@ -224,13 +278,15 @@ def main(argv=None) -> int:
         res[name]["images_per_s"] = ips
         res[name]["run"] = path
         if method.G_L is not None:      # the prototype shift of the same G_L checkpoint, for check 1
-            acc = Paired()
+            acc, m_acc = Paired(), Paired()
             for t in range(10):
                 has = np.array([(ids[i], t) in lookup for i in range(len(x))])
                 j = np.array([lookup.get((ids[i], t), 0) for i in range(len(x))])
                 proto = method.G_L.prototype(lm, torch.as_tensor(groups), torch.full((len(x),), t))
                 acc.add(nme(proto, lm[j]).numpy()[has], np.abs(groups - t)[has])
+                m_acc.add(nme(proto, matched_lm[t]).numpy(), np.abs(groups - t))
             res[name]["prototype_shift_landmark_nme"] = acc.summary()
+            res[name]["prototype_shift_landmark_nme_matched"] = m_acc.summary()
     for k in list(res):
         if isinstance(res[k], dict) and "age_table_md" in res[k]:
             print(res[k]["age_table_md"])

@@ -225,3 +225,29 @@ def test_export_best_by_picks_the_checkpoint_with_the_best_held_out_r_precision(
     assert main(["export", str(tmp_path / "run"), "--best-by", "eval/nope", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no checkpoint has a logged 'eval/nope'" in err[0] and key in err[0]
+
+
+def test_small_cnn_options_keep_where_the_object_is():
+    """``global_pool="flatten"``: the global code of an object on the left differs from the same object on
+    the right (the mean pool of a shift-equivariant CNN nearly cannot tell them apart); ``coords``: a
+    uniform image gets different local features at different places."""
+    from condsynth.nn.damsm import SmallCNNEncoder
+    torch.manual_seed(0)
+    left, right = torch.full((1, 3, 64, 64), -1.0), torch.full((1, 3, 64, 64), -1.0)
+    left[..., 24:40, 8:24], right[..., 24:40, 40:56] = 1.0, 1.0
+    gaps = {}
+    for pool in ("mean", "flatten"):
+        enc = SmallCNNEncoder(64, 8, global_pool=pool).eval()
+        with torch.no_grad():
+            (_, a), (_, b) = enc(left), enc(right)
+        gaps[pool] = float((a - b).norm() / a.norm())
+    assert gaps["flatten"] > 3 * gaps["mean"]
+    with torch.no_grad():
+        regions, code = SmallCNNEncoder(64, 8, coords=True).eval()(torch.zeros(2, 3, 64, 64))
+    assert regions.shape == (2, 64, 16, 16) and code.shape == (2, 64)
+    assert (regions[..., 8, 4] - regions[..., 8, 11]).abs().max() > 1e-3            # interior, no padding effect
+    with torch.no_grad():
+        plain, _ = SmallCNNEncoder(64, 8).eval()(torch.zeros(1, 3, 64, 64))
+    assert (plain[..., 8, 4] - plain[..., 8, 11]).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="global_pool"):
+        SmallCNNEncoder(64, 8, global_pool="max")

@@ -45,6 +45,8 @@ class DAMSMConfig:
     minilm_finetune: bool = False         # train MiniLM's weights too (then they are saved in checkpoints)
     image_encoder: str = "small_cnn"      # inception (AttnGAN; needs the user's weights) | small_cnn (CPU worlds)
     cnn_width: int = 32
+    cnn_global: str = "mean"              # small_cnn's global code: mean (AttnGAN's average pool) | flatten (keeps
+    cnn_coords: bool = False              #   position, ours); coords: two coordinate channels in (CoordConv, ours)
     inception_weights: str = ""           # the TF-FID Inception file (pt_inception-2015-12-05-6726825d.pth)
     gamma1: float = GAMMA1                # 5 as the paper; AttnGAN's DAMSM configs use 4
     gamma2: float = GAMMA2
@@ -62,6 +64,8 @@ class DAMSMConfig:
             raise ConfigError(f"model.text_encoder: must be rnn or minilm, got '{self.text_encoder}'")
         if self.image_encoder not in ("small_cnn", "inception"):
             raise ConfigError(f"model.image_encoder: must be small_cnn or inception, got '{self.image_encoder}'")
+        if self.cnn_global not in ("mean", "flatten"):
+            raise ConfigError(f"model.cnn_global: must be mean or flatten, got '{self.cnn_global}'")
 
 
 class AdaptiveRPrecision(RPrecision):
@@ -93,7 +97,8 @@ class DAMSM(Method):
         self.vocab = resolve_vocabulary(data_cfg)
         self.text_encoder = build_text_encoder(c.text_encoder, self.vocab.words, c.dim, c.emb_dim, c.rnn_dropout,
                                                c.minilm_finetune)
-        self.image_encoder = build_image_encoder(c.image_encoder, c.dim, c.cnn_width, c.inception_weights or None)
+        self.image_encoder = build_image_encoder(c.image_encoder, c.dim, c.cnn_width, c.inception_weights or None,
+                                                 c.cnn_global, c.cnn_coords, data_cfg.image_size)
 
     def networks(self):
         return {"text_encoder": self.text_encoder, "image_encoder": self.image_encoder}

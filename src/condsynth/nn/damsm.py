@@ -11,7 +11,11 @@
 - :class:`SmallCNNEncoder`: a small native-resolution CNN for synthetic worlds on a CPU (errata §3.2:
   Inception at 299² is out of reach there). Four 3x3 conv-BN-LeakyReLU layers, two of them stride 2,
   give the local grid (16 x 16 for a 64² image); two more stride-2 layers and an average pool give
-  the global feature. Trained from scratch with the text encoder.
+  the global feature. Trained from scratch with the text encoder. Two options for worlds whose captions
+  name positions (ours, not AttnGAN's): ``global_pool="flatten"`` feeds the whole 4 x 4 map to the
+  linear layer instead of its mean, so the global code (and through the sentence loss, the sentence
+  embedding) keeps where the object is; ``coords=True`` appends two coordinate channels to the image
+  (CoordConv), so each local region also knows where it is.
 """
 
 from __future__ import annotations
@@ -24,20 +28,32 @@ from condsynth.nn.blocks import ConvNormAct
 
 
 class SmallCNNEncoder(nn.Module):
-    def __init__(self, dim: int = 256, width: int = 32):
+    def __init__(self, dim: int = 256, width: int = 32, global_pool: str = "mean", coords: bool = False,
+                 image_size: int = 64):
         super().__init__()
+        if global_pool not in ("mean", "flatten"):
+            raise ValueError(f"global_pool: mean or flatten, got '{global_pool}'")
         w = width
-        self.local = nn.Sequential(ConvNormAct(3, w, 3, 2, act="lrelu"), ConvNormAct(w, 2 * w, 3, 1, act="lrelu"),
+        self.global_pool, self.coords = global_pool, coords
+        self.local = nn.Sequential(ConvNormAct(3 + 2 * coords, w, 3, 2, act="lrelu"),
+                                   ConvNormAct(w, 2 * w, 3, 1, act="lrelu"),
                                    ConvNormAct(2 * w, 4 * w, 3, 2, act="lrelu"),
                                    ConvNormAct(4 * w, 4 * w, 3, 1, act="lrelu"))
         self.deep = nn.Sequential(ConvNormAct(4 * w, 8 * w, 3, 2, act="lrelu"),
                                   ConvNormAct(8 * w, 8 * w, 3, 2, act="lrelu"))
         self.emb_features = nn.Conv2d(4 * w, dim, 1, bias=False)       # as CNN_ENCODER's conv1x1
-        self.emb_code = nn.Linear(8 * w, dim)
+        cells = (image_size // 16) ** 2 if global_pool == "flatten" else 1
+        self.emb_code = nn.Linear(8 * w * cells, dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.coords:
+            b, _, h, w = x.shape
+            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
+            xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
+            x = torch.cat([x, xs, ys], 1)
         h = self.local(x)
-        code = self.deep(h).mean((2, 3))
+        deep = self.deep(h)
+        code = deep.flatten(1) if self.global_pool == "flatten" else deep.mean((2, 3))
         return self.emb_features(h), self.emb_code(code)
 
 
@@ -96,10 +112,11 @@ def _ignore_trunk(module, incompatible):
     incompatible.missing_keys[:] = [k for k in incompatible.missing_keys if ".trunk." not in f".{k}"]
 
 
-def build_image_encoder(kind: str, dim: int = 256, width: int = 32, weights: str | None = None) -> nn.Module:
+def build_image_encoder(kind: str, dim: int = 256, width: int = 32, weights: str | None = None,
+                        global_pool: str = "mean", coords: bool = False, image_size: int = 64) -> nn.Module:
     from condsynth.errors import UserError
     if kind == "small_cnn":
-        return SmallCNNEncoder(dim, width)
+        return SmallCNNEncoder(dim, width, global_pool, coords, image_size)
     if kind == "inception":
         return InceptionImageEncoder(dim, weights)
     raise UserError(f"unknown image_encoder '{kind}' (small_cnn, inception)")

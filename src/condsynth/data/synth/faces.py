@@ -547,6 +547,20 @@ def group_ages(rng: np.random.Generator) -> list[int]:
     return [int(rng.integers(lo, min(hi, 95) + 1)) for lo, hi in AGE_GROUPS]
 
 
+def render_world_face(ident: Identity, age: float, *, seed: int, render: int, size: int, pose: float = 1.0
+                      ) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """Render ``k`` of identity ``ident.index`` as :func:`write_dataset` draws it, at any ``age``.
+
+    The pose, light, background and noise come from ``default_rng([seed, i, k])`` whatever the age,
+    so with another age this is the *same photo* of that person at that age: the counterfactual
+    target that the LDcGAN paired check compares each output with. Returns the image, its exact
+    landmarks and the generator (the dataset draws the JPEG quality from it next).
+    """
+    rng = np.random.default_rng([seed, ident.index, render])
+    img, pts = render_face(ident, age, size, nuisance=sample_nuisance(rng, pose), rng=rng)
+    return img, pts, rng
+
+
 def file_name(age: int, ident: Identity, render: int) -> str:
     """UTKFace's ``age_gender_race_date.jpg``, the date encoding identity and render."""
     return f"{age}_{ident.gender}_{ident.race}_2000{ident.index:07d}{render:06d}.jpg"
@@ -614,8 +628,7 @@ def write_dataset(out: str | Path, n: int, *, size: int = 128, seed: int = 0, te
             files = []
             (tmp / split).mkdir(exist_ok=True)
             for k, age in enumerate(ages):
-                rng = np.random.default_rng([seed, i, k])
-                img, pts = render_face(ident, age, size, nuisance=sample_nuisance(rng, pose), rng=rng)
+                img, pts, rng = render_world_face(ident, age, seed=seed, render=k, size=size, pose=pose)
                 name = file_name(age, ident, k)
                 Image.fromarray(img).save(tmp / split / name, quality=int(rng.integers(80, 96)))
                 save_landmarks(tmp / split / (name[:-4] + ".npy"), pts)

@@ -96,6 +96,8 @@ class LDcGANConfig:
     use_landmarks: bool = True                     # the landmark path (ablation, ours)
     landmark_predictor: str = ""                   # run / checkpoint / export of `ldcgan_landmarks` (G_L, frozen)
     dual: bool = True                              # the dual pass and its losses (ablation, ours)
+    # ours, not the thesis's: the dual pass joins at this global step, so the forward pass learns to age first
+    dual_start_step: int = bounded(0, 0, None)
     cycle_second_term: bool = True                 # ||G(I_r, t) - I*||_1 in Eq. 4.13
     mask_reg: bool = True                          # λ_A mean(f_A) + λ_TV TV(f_A) (ours, GANimation; ablation)
     phi: Literal["g_encoder", "none"] = "g_encoder"    # Φ of Eq. 4.12: G's conv5 features (thesis line 968)
@@ -270,17 +272,18 @@ class LDcGAN(Method):
         if ctx.global_step < c.d_a_pretrain_steps:
             return self.pretrain_age_classifier(batch, ctx)
         lm_t = self.target_landmarks(lm, t)                                       # L* = G_L(L, A_t)
+        dual = c.dual and ctx.global_step >= c.dual_start_step
 
         with ctx.autocast():
             fake = G(x, t, lm, lm_t)                                              # I* = G_f(I, A_t)
-            rec = G(fake.image, s, lm_t, lm) if c.dual else None                  # I_r = G_r(I*, A_s)
+            rec = G(fake.image, s, lm_t, lm) if dual else None                    # I_r = G_r(I*, A_s)
 
         # --- D step: L_D = L_DG + L_RDG + CE(D_A(I), s)                       (Eq. 4.15, 4.6, 4.8, 4.10)
         with ctx.autocast():
             real_t, fake_t = D(ref, onehot_t), D(fake.image.detach(), onehot_t)
             losses_d = {"D_G": joint_d_loss(real_t.uncond, fake_t.uncond, real_t.cond, fake_t.cond)}   # Eq. 4.6
             real_s = D(x, onehot_s)
-            if c.dual:
+            if dual:
                 fake_s = D(rec.image.detach(), onehot_s)
                 losses_d["RD_G"] = joint_d_loss(real_s.uncond, fake_s.uncond, real_s.cond, fake_s.cond)  # Eq. 4.8
             losses_d["D_A"] = F.cross_entropy(real_s.aux.float(), s)               # Eq. 4.10, real term
@@ -295,7 +298,7 @@ class LDcGAN(Method):
                  "cls": c.lambda_cls * F.cross_entropy(out_t.aux.float(), t)}                 # λ3 L_cls, Eq. 4.10
             if c.phi == "g_encoder" and c.lambda_id > 0:
                 g["id"] = c.lambda_id * self.phi_loss(x, fake.image, onehot_t)               # λ5 L_id, Eq. 4.12
-            if c.dual:
+            if dual:
                 out_s = D(rec.image, onehot_s)
                 g["RG"] = c.lambda_adv_dual * joint_g_loss(out_s.uncond, out_s.cond)         # λ2 L_RG, Eq. 4.9
                 g["Rcls"] = c.lambda_cls_dual * F.cross_entropy(out_s.aux.float(), s)       # λ4 L_Rcls, Eq. 4.11
@@ -305,7 +308,7 @@ class LDcGAN(Method):
                     cycle = cycle + F.l1_loss(again, fake.image.detach())                   # ... - I*||_1
                 g["cycle"] = c.lambda_cycle * cycle                                         # λ6 L_cyc, Eq. 4.13
             if c.mask_reg:
-                masks = [fake.mask] + ([rec.mask] if c.dual else [])
+                masks = [fake.mask] + ([rec.mask] if dual else [])
                 g["mask"] = sum(c.lambda_mask * m.mean() + c.lambda_tv * self.tv(m) / len(m) for m in masks)
         ctx.backward(sum(g.values()))
         ctx.step("G")
