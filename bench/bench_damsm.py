@@ -9,6 +9,15 @@ R-precision (1 of 100 candidates, 10 splits) of the trained encoders, of the unt
 compositional split (held-out (shape, colour) pairs); and, for a few test captions, each word's
 top attention region and whether it lies on the object, plus the attention mass on the object
 relative to its area for colour and shape words (1 = uniform). Prints JSON.
+
+    OMP_NUM_THREADS=1 python bench/bench_damsm.py --data data/shapes64 --runs mean16=hfgan-shapes64 \
+        flat32=runs/damsm-flat > damsm_compare.json
+
+``--runs NAME=PATH ...`` scores trained encoders instead (a DAMSM run or export, or a text-to-image
+checkpoint, whose frozen DAMSM is used), all on the same held-out images: the R-precisions above, the
+attention masses, and linear probes (logistic regression fitted on the training split's codes) of
+each attribute from the global image code and from the sentence embedding, on the test split: what
+the sentence loss can pass on to a generator.
 """
 
 from __future__ import annotations
@@ -96,8 +105,61 @@ def attention_report(method, ds, root: Path, n_captions: int = 4):
     return shown, {k: {"median": round(float(np.median(v)), 2), "n": len(v)} for k, v in ratios.items() if v}
 
 
+def linear_probes(method, train_ds, test_ds, root: Path) -> dict:
+    """Held-out accuracy of a logistic regression per attribute, from the image code and the sentence."""
+    from sklearn.linear_model import LogisticRegression
+    attrs = json.loads((root / "attributes.json").read_text())
+    feats = {}
+    for name, ds in (("train", train_ds), ("test", test_ds)):
+        codes, sents = embed_all(method, ds)
+        keys = [ds.items[i].key for i in range(len(ds))]
+        feats[name] = (codes.numpy(), sents.numpy(), keys)
+    out = {}
+    for attr in ("colour", "shape", "size", "position", "count", "texture"):
+        row = {}
+        for j, which in ((0, "image_code"), (1, "sentence")):
+            xtr, xte = feats["train"][j], feats["test"][j]
+            ytr = [str(attrs[k][attr]) for k in feats["train"][2]]
+            yte = [str(attrs[k][attr]) for k in feats["test"][2]]
+            clf = LogisticRegression(max_iter=2000).fit(xtr, ytr)
+            row[which] = round(float(clf.score(xte, yte)), 3)
+        row["chance_majority"] = round(max(yte.count(v) for v in set(yte)) / len(yte), 3)
+        out[attr] = row
+    return out
+
+
+def compare(args) -> int:
+    """Score existing encoders (``--runs``) on the same held-out images."""
+    from condsynth.engine.checkpoint import load_for_inference
+    out = {"chance": 0.01, "runs": {}}
+    for spec in args.runs:
+        name, path = spec.split("=", 1)
+        method, cfg, _ = load_for_inference(path)
+        raw = {"method": "damsm", "model": {"image_encoder": "small_cnn"},
+               "data": {"root": str(args.data), "layout": "cub", "image_size": args.size, "flip": False,
+                        "words_num": 15}}
+        data_cfg = build_experiment_config(raw).data
+        from condsynth.data.captions import CaptionDataset
+        test_ds = CaptionDataset(data_cfg, "test", method.vocab, train=False)
+        comp_ds = CaptionDataset(data_cfg, "compositional", method.vocab, train=False)
+        train_ds = CaptionDataset(data_cfg, "train", method.vocab, train=False)
+        perm = torch.from_numpy(np.random.default_rng(1).permutation(len(test_ds)))
+        _, mass = attention_report(method, test_ds, args.data)
+        out["runs"][name] = {
+            "path": path, "method": cfg.method,
+            "r_precision_test": {"trained": rprec(method, test_ds), "shuffled_captions": rprec(method, test_ds, perm)},
+            "r_precision_compositional": rprec(method, comp_ds),
+            "attention_mass_on_object_over_area": mass,
+            "linear_probe_test_accuracy": linear_probes(method, train_ds, test_ds, args.data)}
+        print(f"{name}: R-precision {out['runs'][name]['r_precision_test']['trained']}", file=sys.stderr)
+    json.dump(out, sys.stdout, indent=1)
+    print()
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", nargs="+", help="NAME=PATH: score these trained encoders instead of training")
     p.add_argument("--n", type=int, default=1500)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--minutes", type=float, default=7.0, help="training wall-clock budget")
@@ -109,6 +171,10 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.runs:
+        if args.data is None:
+            p.error("--runs needs --data (the shapes world they were trained on)")
+        return compare(args)
     torch.manual_seed(args.seed)
     root = args.data
     if root is None:

@@ -95,7 +95,7 @@ def matched_targets(world: Path, records, size: int):
             imgs[t, n], pts[t, n], _ = render_world_face(ident, entry["ages"][t], seed=int(meta["seed"]),
                                                          render=render, size=size, pose=float(meta["pose"]))
     x = torch.from_numpy(imgs).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
-    return x, torch.from_numpy(pts)
+    return x, torch.from_numpy(pts / (size - 1) * 2 - 1)        # as the reader's landmarks: [-1, 1] of the image
 
 
 def evaluate(name, gen, x, lm, groups, ids, lookup, truth_lm, mean_face, mean_shape, probes, thresholds,
@@ -214,6 +214,10 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     matched, matched_lm = matched_targets(args.world, test.records, args.size)
     res_matched_check = float((matched[torch.as_tensor(groups), torch.arange(len(x))] - x).abs().mean())
+    lm_check = float((matched_lm[torch.as_tensor(groups), torch.arange(len(x))] - lm).abs().max())
+    if lm_check > 1e-4:
+        raise SystemExit(f"{args.world}: re-drawn landmarks differ from the stored ones by {lm_check:.4f}: "
+                         f"the world was written by another version of faces.py")
     print(f"matched targets: {matched.shape[0] * matched.shape[1]} renders in {time.perf_counter() - t0:.0f} s; "
           f"L1 of the re-drawn render at the stored age to the stored JPEG {res_matched_check:.4f}")
     probes = {k: load_pipeline(v, device="cpu") for k, v in (("age", args.age), ("identity", args.identity),
