@@ -153,6 +153,17 @@ def quality(args) -> dict:
             if kid is not None:
                 run_report["untrained"]["kid_test"] = kid(generate(untrained, splits["test"][0]))
         report["runs"][run.name] = run_report
+    for spec in args.exports:            # a finished model (an export or a bundled name), beside the runs
+        name, path = spec.split("=", 1)
+        method, _, _ = load_for_inference(path, use_ema=not args.no_ema)
+        entry = {"path": path, "splits": {}}
+        for s, (caps, _) in splits.items():
+            perm = derangement(len(caps))
+            entry["splits"][s] = {"generated": score(probe, generate(method, caps), caps),
+                                  "shuffled": score(probe, generate(method, [caps[i] for i in perm]), caps)}
+        report.setdefault("exports", {})[name] = entry
+        print(f"{name}: " + ", ".join(f"{s} {e['generated']['mean_agreement']}" for s, e in entry["splits"].items()),
+              file=sys.stderr)
     if len(args.runs) == 2 and steps:
         report["equal_wall_clock"] = equal_wall_clock(report, [Path(r).name for r in args.runs])
     return report
@@ -301,7 +312,8 @@ def main() -> None:
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("quality")
     q.add_argument("--data", required=True)
-    q.add_argument("--runs", nargs="+", required=True)
+    q.add_argument("--runs", nargs="+", default=[])
+    q.add_argument("--exports", nargs="+", default=[], help="NAME=PATH: exported or bundled models to score too")
     q.add_argument("--steps", default="")
     q.add_argument("--captions-per-image", type=int, default=2)
     q.add_argument("--probe-steps", type=int, default=800)

@@ -42,7 +42,10 @@ class SmallCNNEncoder(nn.Module):
         self.deep = nn.Sequential(ConvNormAct(4 * w, 8 * w, 3, 2, act="lrelu"),
                                   ConvNormAct(8 * w, 8 * w, 3, 2, act="lrelu"))
         self.emb_features = nn.Conv2d(4 * w, dim, 1, bias=False)       # as CNN_ENCODER's conv1x1
-        cells = (image_size // 16) ** 2 if global_pool == "flatten" else 1
+        side = image_size
+        for _ in range(4):                     # the four stride-2 convs (kernel 3, padding 1)
+            side = (side + 1) // 2
+        cells = side * side if global_pool == "flatten" else 1
         self.emb_code = nn.Linear(8 * w * cells, dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
