@@ -170,3 +170,14 @@ def test_age_classifier_pretraining_steps_leave_the_generator_alone(workdir):
     assert any(not torch.equal(d_before[k], v) for k, v in method.D.state_dict().items())
     logs = method.training_step(testing.first_batch(method), testing.fake_context(method, step=1))
     assert "loss_G" in logs
+
+
+def test_the_dual_pass_joins_at_dual_start_step(workdir):
+    raw = testing.tiny_config("ldcgan", workdir)
+    raw["model"]["dual_start_step"] = 3
+    method = testing.build_method(raw)
+    dual_losses = {"loss_RG", "loss_Rcls", "loss_cycle", "loss_RD_G"}
+    before = method.training_step(testing.first_batch(method), testing.fake_context(method, step=2))
+    after = method.training_step(testing.first_batch(method), testing.fake_context(method, step=3))
+    assert "loss_G" in before and not dual_losses & set(before)
+    assert dual_losses <= set(after)
