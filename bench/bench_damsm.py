@@ -10,11 +10,11 @@ compositional split (held-out (shape, colour) pairs); and, for a few test captio
 top attention region and whether it lies on the object, plus the attention mass on the object
 relative to its area for colour and shape words (1 = uniform). Prints JSON.
 
-    OMP_NUM_THREADS=1 python bench/bench_damsm.py --data data/shapes64 --runs mean16=hfgan-shapes64 \
-        flat32=runs/damsm-flat > damsm_compare.json
+    OMP_NUM_THREADS=1 python bench/bench_damsm.py --data data/shapes64 --runs mean16=exports/damsm-shapes64 \
+        flat32=exports/damsm-flat > damsm_compare.json
 
-``--runs NAME=PATH ...`` scores trained encoders instead (a DAMSM run or export, or a text-to-image
-checkpoint, whose frozen DAMSM is used), all on the same held-out images: the R-precisions above, the
+``--runs NAME=PATH ...`` scores trained encoders instead (DAMSM runs or exports), all on the same
+held-out images: the R-precisions above, the
 attention masses, and linear probes (logistic regression fitted on the training split's codes) of
 each attribute from the global image code and from the sentence embedding, on the test split: what
 the sentence loss can pass on to a generator.
@@ -130,16 +130,17 @@ def linear_probes(method, train_ds, test_ds, root: Path) -> dict:
 
 def compare(args) -> int:
     """Score existing encoders (``--runs``) on the same held-out images."""
+    from condsynth.data.captions import CaptionDataset
     from condsynth.engine.checkpoint import load_for_inference
     out = {"chance": 0.01, "runs": {}}
+    raw = {"method": "damsm", "model": {"image_encoder": "small_cnn"},
+           "data": {"root": str(args.data), "layout": "cub", "image_size": args.size, "flip": False, "words_num": 15}}
+    data_cfg = build_experiment_config(raw).data
     for spec in args.runs:
         name, path = spec.split("=", 1)
         method, cfg, _ = load_for_inference(path)
-        raw = {"method": "damsm", "model": {"image_encoder": "small_cnn"},
-               "data": {"root": str(args.data), "layout": "cub", "image_size": args.size, "flip": False,
-                        "words_num": 15}}
-        data_cfg = build_experiment_config(raw).data
-        from condsynth.data.captions import CaptionDataset
+        if cfg.method != "damsm":
+            raise SystemExit(f"{path}: a {cfg.method} checkpoint; --runs takes DAMSM runs or exports")
         test_ds = CaptionDataset(data_cfg, "test", method.vocab, train=False)
         comp_ds = CaptionDataset(data_cfg, "compositional", method.vocab, train=False)
         train_ds = CaptionDataset(data_cfg, "train", method.vocab, train=False)

@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_faces_roundtrip import report  # noqa: E402
 
-from condsynth.data.synth.faces import Identity, identity_of, render_world_face
+from condsynth.data.synth.faces import Identity, identity_of, render_of, render_world_face
 from condsynth.data.utkface import UTKFaceDataset
 from condsynth.io.images import save_image
 from condsynth.metrics.age import AgeAccuracy, age_rows, format_age_table
@@ -88,7 +88,7 @@ def matched_targets(world: Path, records, size: int):
     pts = np.zeros((10, len(records), 68, 2), np.float32)
     for n, r in enumerate(records):
         i = identity_of(r.path.name)
-        render = int(r.path.name.split("_")[3].split(".")[0][-6:])
+        render = render_of(r.path.name)
         entry = identities[str(i)]
         ident = Identity.from_dict(entry["params"])
         for t in range(10):

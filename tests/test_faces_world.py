@@ -89,6 +89,7 @@ def test_render_world_face_is_the_same_photo_at_another_age(world):
     meta = json.loads((world / "meta.json").read_text())
     one = [v for v in json.loads((world / "identities.json").read_text()).values() if v["split"] == "test"][0]
     ident = W.Identity.from_dict(one["params"])
+    assert W.render_of(one["files"][4]) == 4 and W.identity_of(one["files"][4]) == ident.index
     kw = dict(seed=meta["seed"], render=4, size=meta["size"], pose=meta["pose"])
     img, pts, _ = W.render_world_face(ident, one["ages"][4], **kw)
     img = img.astype(np.float32)

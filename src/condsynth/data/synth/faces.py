@@ -566,12 +566,21 @@ def file_name(age: int, ident: Identity, render: int) -> str:
     return f"{age}_{ident.gender}_{ident.race}_2000{ident.index:07d}{render:06d}.jpg"
 
 
-def identity_of(name: str) -> int:
-    """The identity number in a world file name (see :func:`file_name`)."""
-    date = Path(name).name.split("_")[3].split(".")[0]
+def _date_of(name: str) -> str:
+    date = Path(name).name.split("_")[3].split(".")[0] if Path(name).name.count("_") >= 3 else ""
     if len(date) != 17 or not date.startswith("2000"):
         raise UserError(f"{name}: not a faces-world file name")
-    return int(date[4:11])
+    return date
+
+
+def identity_of(name: str) -> int:
+    """The identity number in a world file name (see :func:`file_name`)."""
+    return int(_date_of(name)[4:11])
+
+
+def render_of(name: str) -> int:
+    """The render number in a world file name (see :func:`file_name`)."""
+    return int(_date_of(name)[11:])
 
 
 @dataclass
