@@ -118,6 +118,23 @@ def test_a_training_step_trains_g_and_d_and_leaves_the_damsm_alone(name, d_arch,
         assert method.D.trunk.out_size == 4 and len(method.D.trunk.net) == 4
 
 
+def test_hardest_wrong_pairs_give_d_a_wrong_caption_per_real_image(tmp_path_factory):
+    work = tmp_path_factory.getbasetemp() / "t2i"
+    raw = testing.tiny_config("hfgan", work)
+    raw["model"]["wrong_pairs"] = "hardest"
+    method = testing.build_method(raw)
+    batch = testing.first_batch(method, n=4)
+    _, sentence, _ = method.encode_text(batch["caption"], batch["length"])
+    wrong = method.mismatched(sentence, sentence, batch["class_id"])
+    assert wrong.shape == sentence.shape                      # B pairs, not AttnGAN's B - 1
+    classes = torch.as_tensor(batch["class_id"])
+    for i in range(4):
+        j = [k for k in range(4) if torch.equal(sentence[k], wrong[i])][0]
+        assert classes[j] != classes[i] or bool((classes == classes[i]).all())
+    logs = method.training_step(batch, testing.fake_context(method))
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in logs.values())
+
+
 def test_a_damsm_with_another_vocabulary_is_refused(tmp_path_factory):
     from condsynth.errors import ConfigError
     work = tmp_path_factory.getbasetemp() / "t2i"

@@ -8,7 +8,8 @@ import torch
 
 from condsynth.losses.gan import joint_d_loss, joint_g_loss
 from condsynth.nn.discriminators import (JOINT_D_PRESETS, JointDiscriminator, JointHead, JointTrunk,
-                                         mismatched_conditions, trunk_strides)
+                                         hardest_mismatched_conditions, mismatched_conditions,
+                                         trunk_strides)
 
 
 def test_trunk_strides_per_input_size():
@@ -125,6 +126,23 @@ def test_wrong_pairs_are_real_images_with_the_next_condition():
     assert torch.equal(mismatched_conditions(c, 2), c[2:])
     with pytest.raises(ValueError, match="batch of more than 1"):
         mismatched_conditions(c[:1])
+
+
+def test_hardest_pairs_take_the_nearest_sentence_of_another_class():
+    # samples 0 and 1 are one class; 2 is nearest to 0 among the others, 3 nearest to 2 and to 1
+    key = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.1, 0.0], [0.9, 0.0, 0.4], [0.0, 1.0, 0.0]])
+    c = torch.arange(4.0)[:, None].expand(4, 5)
+    wrong = hardest_mismatched_conditions(c, key, torch.tensor([7, 7, 3, 5]))
+    assert wrong.shape == (4, 5)
+    assert wrong[:, 0].tolist() == [2.0, 2.0, 0.0, 1.0]
+    # never a sample of its own class, even when that one is nearer
+    classes = torch.tensor([1, 1, 2, 2])
+    picked = hardest_mismatched_conditions(torch.arange(4)[:, None], key, classes)[:, 0]
+    assert all(classes[p] != classes[i] for i, p in enumerate(picked.tolist()))
+    # one class in the whole batch: the next sample's condition
+    assert hardest_mismatched_conditions(c, key, torch.zeros(4))[:, 0].tolist() == [1.0, 2.0, 3.0, 0.0]
+    with pytest.raises(ValueError, match="more than 1"):
+        hardest_mismatched_conditions(c[:1], key[:1], torch.zeros(1))
 
 
 def test_gradients_flow_through_every_head_to_the_trunk():

@@ -271,6 +271,23 @@ def mismatched_conditions(c: torch.Tensor, shift: int = 1) -> torch.Tensor:
     return c[shift:]
 
 
+def hardest_mismatched_conditions(c: torch.Tensor, key: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
+    """Hard mismatched pairs within a batch (ours, not AttnGAN's): image i with the condition of the sample whose
+    ``key`` (e.g. the sentence embedding) is nearest to its own by cosine among the samples of *another* class, so
+    the wrong caption tends to differ in one attribute (the shape, with the colour kept) rather than in all. A row
+    whose batch holds no other class takes the next sample's condition. Returns ``B`` rows (one per image)."""
+    if c.shape[0] < 2:
+        raise ValueError(f"mismatched pairs need a batch of more than 1 sample (got {c.shape[0]})")
+    k = F.normalize(key.detach().float().flatten(1), dim=1)
+    similarity = k @ k.t()
+    same = class_id.view(-1, 1) == class_id.view(1, -1)
+    similarity = similarity.masked_fill(same, float("-inf"))
+    nearest = similarity.argmax(1)
+    fallback = torch.roll(torch.arange(c.shape[0], device=c.device), -1)
+    nearest = torch.where(same.all(1), fallback, nearest)
+    return c[nearest]
+
+
 JOINT_D_PRESETS: dict[str, dict] = {
     "hfgan": dict(image_size=256, cond_dim=256, down=(16, 32), refine=(16, 8)),
     "attngan64": dict(image_size=64, cond_dim=256, kernel_size=4, strides=(2, 2, 2, 2), first_norm=False),

@@ -9,7 +9,8 @@ One training step (spec-hfgan-ldcgan.md §3.7; the same for both methods)::
     D step, for each D_k on its image x̂_k and the real image t_k at that size (Eq. 3.3):
         L_D = ½[BCE(D_u(t),1) + BCE(D_u(x̂),0)] + ⅓[BCE(D_c(t,c),1) + BCE(D_c(x̂,c),0) + BCE(D_c(t,c̄),0)]
         c = s (AttnGAN; ``d_condition: sentence``) or I_s (the thesis's D(t | I_s); ``d_condition: ca``),
-        c̄ = the condition of the next sample in the batch (AttnGAN's mismatched pairs, B - 1 of them)
+        c̄ = the condition of the next sample in the batch (AttnGAN's mismatched pairs, B - 1 of them), or with
+             ``wrong_pairs: hardest`` the nearest sentence of another class (ours)
     G step (Eq. 3.4-3.5):
         L_G = Σ_k [-½ log D_u(x̂_k) - ½ log D_c(x̂_k, c)] + λ L_DAMSM(x̂_last, d) + L_KL(μ, σ)
 
@@ -34,7 +35,7 @@ from condsynth.losses.damsm import GAMMA1, GAMMA2, GAMMA3, damsm_losses
 from condsynth.losses.gan import joint_d_loss, joint_g_loss
 from condsynth.models.base import FrozenRef, Method, StepContext
 from condsynth.nn.blocks import init_weights, set_requires_grad
-from condsynth.nn.discriminators import mismatched_conditions
+from condsynth.nn.discriminators import hardest_mismatched_conditions, mismatched_conditions
 from condsynth.nn.text_to_image import kl_loss
 
 
@@ -52,6 +53,9 @@ class TextToImageConfig:
     lambda_damsm: float = bounded(5.0, 0.0, None)        # λ of Eq. 3.5 (AttnGAN CUB 5, COCO 50)
     kl_weight: float = bounded(1.0, 0.0, None)           # L_KL (StackGAN/AttnGAN; the thesis is silent)
     mask_same_class: bool = True                         # same-class pairs are not DAMSM negatives (AttnGAN)
+    # D's mismatched pairs (c̄ of Eq. 3.3): "next": the next sample in the batch (AttnGAN); "hardest": the nearest
+    # sentence of another class in the batch, so c̄ tends to differ in one attribute (ours; docs/hfgan.md)
+    wrong_pairs: Literal["next", "hardest"] = "next"
     lr_g: float = bounded(1e-3, 0.0, 1.0)                # the slides' schedule starts at 1e-3 (train.schedule steps it)
     lr_d: float = bounded(1e-3, 0.0, 1.0)
     beta1: float = bounded(0.5, 0.0, 1.0)
@@ -199,6 +203,14 @@ class TextToImageGAN(Method):
                            self._damsm_setting("gamma3", GAMMA3), self._damsm_setting("paper_scale", True))
         return out["w1"] + out["w2"] + out["s1"] + out["s2"]
 
+    def mismatched(self, cond: torch.Tensor, sentence: torch.Tensor, class_id) -> torch.Tensor:
+        """c̄ of Eq. 3.3 for the real images (``model.wrong_pairs``)."""
+        if self.model_cfg.wrong_pairs == "next":
+            return mismatched_conditions(cond)
+        if class_id is None:        # no classes: every other sample is a candidate
+            class_id = torch.arange(cond.shape[0], device=cond.device)
+        return hardest_mismatched_conditions(cond, sentence, torch.as_tensor(class_id, device=cond.device))
+
     def real_at(self, real: torch.Tensor, size: int) -> torch.Tensor:
         if real.shape[-1] == size:
             return real
@@ -212,7 +224,7 @@ class TextToImageGAN(Method):
         with ctx.autocast():
             out = ctx.nets["G"](z, sentence, words, pad)
         cond = self.condition(sentence, out)
-        wrong = mismatched_conditions(cond)
+        wrong = self.mismatched(cond, sentence, batch.get("class_id"))
 
         # --- D step: Eq. 3.3 for every discriminator on the image it judges
         logs, loss_d = {}, 0.0
