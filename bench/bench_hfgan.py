@@ -10,6 +10,8 @@ with the stacked AttnGAN-style baseline (plans/thesis-methods.md §3.1, checks 2
     python bench/bench_hfgan.py speed --paper --device cuda --iters 60
     # the bundled model through the pipeline, on captions no training caption is
     OMP_NUM_THREADS=1 python bench/bench_hfgan.py novel --data data/shapes64 --checkpoint hfgan-shapes64 > novel.json
+    # what D's mismatched captions differ in, for model.wrong_pairs next and hardest
+    python bench/bench_hfgan.py pairs --data data/shapes64 --damsm exports/damsm-flat > pairs.json
 
 quality: an attribute probe (metrics/shapes_probe.py) is trained on real world images (train split; its held-out
 accuracy is reported). For held-out captions (2 per image of the test split, seen (shape, colour) pairs, and of
@@ -307,6 +309,39 @@ def novel(args) -> dict:
     return report
 
 
+# ------------------------------------------------------------------------- what D's mismatched captions differ in
+def pairs(args) -> dict:
+    """For ``model.wrong_pairs`` next and hardest, on training batches: how often the mismatched caption's image
+    differs from the real image in its shape only, its colour only, or both (the world's truth)."""
+    from condsynth import testing
+
+    method = testing.build_method({
+        "method": "hfgan", "model": {"damsm": args.damsm, "image_size": 64},
+        "data": {"root": args.data, "layout": "cub", "image_size": 64, "load_size": 64, "flip": False,
+                 "words_num": 15},
+        "train": {"out_dir": str(Path(args.data) / ".unused")}})
+    attrs = json.loads((Path(args.data) / "attributes.json").read_text())
+    dataset = method.build_dataset("train")
+    g = torch.Generator().manual_seed(0)
+    counts = {mode: {"shape_only": 0, "colour_only": 0, "both": 0, "neither": 0} for mode in ("next", "hardest")}
+    for _ in range(args.batches):
+        order = torch.randperm(len(dataset), generator=g)[:args.batch].tolist()
+        batch = torch.utils.data.default_collate([dataset[i] for i in order])
+        _, sentence, _ = method.encode_text(batch["caption"], batch["length"])
+        for mode in counts:
+            method.model_cfg.wrong_pairs = mode
+            wrong = method.mismatched(sentence, sentence, batch["class_id"])
+            for i, row in enumerate(wrong):
+                j = int((sentence == row).all(1).nonzero()[0])
+                a, b = attrs[batch["key"][i]], attrs[batch["key"][j]]
+                shape, colour = a["shape"] != b["shape"], a["colour"] != b["colour"]
+                kind = "both" if shape and colour else "shape_only" if shape else "colour_only" if colour else "neither"
+                counts[mode][kind] += 1
+    return {"damsm": args.damsm, "batches": args.batches, "batch": args.batch,
+            **{mode: {k: round(v / sum(c.values()), 3) for k, v in c.items()} | {"pairs": sum(c.values())}
+               for mode, c in counts.items()}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -334,8 +369,13 @@ def main() -> None:
     nv.add_argument("--n", type=int, default=4)
     nv.add_argument("--probe-steps", type=int, default=800)
     nv.add_argument("--out", default="")
+    pr = sub.add_parser("pairs")
+    pr.add_argument("--data", required=True)
+    pr.add_argument("--damsm", required=True)
+    pr.add_argument("--batches", type=int, default=30)
+    pr.add_argument("--batch", type=int, default=16)
     args = p.parse_args()
-    report = {"quality": quality, "speed": speed, "novel": novel}[args.cmd](args)
+    report = {"quality": quality, "speed": speed, "novel": novel, "pairs": pairs}[args.cmd](args)
     json.dump(report, sys.stdout, indent=1)
     print()
 
