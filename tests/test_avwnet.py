@@ -44,6 +44,21 @@ def test_paper_widths_match_the_spec_shapes():
     assert g.bottleneck[0].in_channels == 1024 and g.rnn.cell.hidden == 512
 
 
+def test_landmark_motion_coordinates_encodes_the_motion_itself():
+    """``landmark_motion="coordinates"`` (ours): E_m sees L_k - L*; Eq. 5.1's E_l(L_k) - E_l(L*) has no E_m."""
+    assert AVWnetGenerator(32, 8, **SMALL).E_m is None
+    torch.manual_seed(0)
+    g = AVWnetGenerator(32, 8, landmark_motion="coordinates", **SMALL).eval()
+    seen = []
+    g.E_m.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    ex, a, lm, ex_lm = _inputs()
+    with torch.no_grad():
+        g(ex, a, lm, ex_lm)
+    torch.testing.assert_close(seen[0], lm - ex_lm[:, None])
+    with pytest.raises(ValueError, match="features or coordinates"):
+        AVWnetGenerator(32, 8, landmark_motion="heatmaps", **SMALL)
+
+
 def test_masks_blend_with_the_example_face():
     """f_gray = 0 keeps the example face at each stage (Eq. 5.5); f_gray = 1 gives the generated colour."""
     g = AVWnetGenerator(32, 8, **SMALL).eval()

@@ -59,6 +59,8 @@ class AVWnetConfig:
     rnn_dropout: float = bounded(0.5, 0.0, 1.0)
     res_dropout: float = bounded(0.5, 0.0, 1.0)
     attention_channels: str = "matched"                  # matched (spec §2.4 [R]) | one (ATVGnet's broadcast map)
+    # l^-_k: "features" E_l(L_k) - E_l(L*) (Eq. 5.1 [S]) | "coordinates" E_m(L_k - L*) (ours; docs/avwnet.md)
+    landmark_motion: str = "features"
     ndf: int = bounded(64, 1, 1024)                      # N_d = 64 [S]
     d_cond_dim: int = bounded(128, 1, 4096)              # D-side audio code [R]
     d_audio_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 256, 512])
@@ -94,6 +96,8 @@ class AVWnetConfig:
             raise ValueError(f"image_size {self.image_size}: must be a multiple of 16 (the code map is S/16)")
         if self.attention_channels not in ("matched", "one"):
             raise ValueError(f"attention_channels '{self.attention_channels}': matched or one")
+        if self.landmark_motion not in ("features", "coordinates"):
+            raise ValueError(f"landmark_motion '{self.landmark_motion}': features or coordinates")
         if self.use_word_loss and not self.lip_reader:
             raise ValueError("lip_reader: the frozen training lip reader (a run of method lipreader) is not set; "
                              "train it first, or set model.use_word_loss=false")
@@ -143,7 +147,8 @@ class AVWnet(Method):
         c = model_cfg
         self.G = init_weights(AVWnetGenerator(c.image_size, c.n_i, c.n_a or None, c.n_l or None,
                                               tuple(c.audio_channels), c.audio_fc, c.rnn_hidden or None,
-                                              c.rnn_dropout, c.res_dropout, c.use_attention, c.attention_channels),
+                                              c.rnn_dropout, c.res_dropout, c.use_attention, c.attention_channels,
+                                              c.landmark_motion),
                               gain=c.init_gain)
         if c.gray_bias_init:
             with torch.no_grad():

@@ -203,8 +203,10 @@ class AVWnetGenerator(nn.Module):
     def __init__(self, image_size: int = 128, n_i: int = 128, n_a: int | None = None, n_l: int | None = None,
                  audio_channels=(64, 128, 256, 256, 512), audio_fc: int = 2048, rnn_hidden: int | None = None,
                  rnn_dropout: float = 0.5, res_dropout: float = 0.5, use_attention: bool = True,
-                 attention_channels: str = "matched"):
+                 attention_channels: str = "matched", landmark_motion: str = "features"):
         super().__init__()
+        if landmark_motion not in ("features", "coordinates"):
+            raise ValueError(f"landmark_motion '{landmark_motion}': features or coordinates")
         if image_size % 16 or image_size < 32:
             raise ValueError(f"image_size {image_size}: a multiple of 16, at least 32 (the code map is S/16)")
         n_a = 2 * n_i if n_a is None else n_a
@@ -215,6 +217,11 @@ class AVWnetGenerator(nn.Module):
         self.E_i = ImageEncoder(n_i)
         self.E_a = AudioEncoder(n_a, code, audio_channels, audio_fc)
         self.E_l = LandmarkEncoder(68, n_l, code, in_channels=1, norm="batch", act="relu")
+        # "coordinates" (ours): l^-_k = E_m(L_k - L*), a second encoder of E_l's shape on the motion itself, so the
+        # mouth's few-hundredths of movement reach the fusion at unit scale (BN) instead of as a small difference
+        # of two large feature maps (Eq. 5.1's "features" reading)
+        self.E_m = (LandmarkEncoder(68, n_l, code, in_channels=1, norm="batch", act="relu")
+                    if landmark_motion == "coordinates" else None)
         self.bottleneck = ConvNormAct(4 * n_i + n_a + n_l, n_i, 3, 1, 1)
         self.rnn = ConvGRU(n_i, hid, 3, 2, rnn_dropout)
         self.H_D = nn.Sequential(*[_res(hid, res_dropout) for _ in range(4)], _up(hid, 2 * n_i), _up(2 * n_i, n_i))
@@ -238,7 +245,10 @@ class AVWnetGenerator(nn.Module):
         i64, i32, i_star, l_star = encoded if encoded is not None else self.encode_example(example, example_landmarks)
         a = self.E_a((mfcc - self.mfcc_mean) / self.mfcc_std)                      # a_k, B x T x N_a x c x c
         l_k = self.E_l(landmarks)                                                    # E_l(L_k), B x T x N_l x c x c
-        l_diff = l_k - l_star[:, None]                                               # l^-_k (Eq. 5.1)
+        if self.E_m is None:
+            l_diff = l_k - l_star[:, None]                                           # l^-_k (Eq. 5.1)
+        else:
+            l_diff = self.E_m(landmarks - example_landmarks[:, None])                # ours (landmark_motion)
         h = torch.cat([i_star[:, None].expand(-1, t, -1, -1, -1), a, l_diff], 2)    # h_k (Eq. 5.2)
         h = self.bottleneck(h.flatten(0, 1)).unflatten(0, (b, t))
         r, state = self.rnn(h, state)                                                # H_conv-rnn
