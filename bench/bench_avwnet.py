@@ -19,8 +19,12 @@ with their exact landmarks (``--probe-steps``), never on generated frames.
 Speed: frames per second of the generator at 128x128 (batch 1, chunks of 16 frames, one thread), the bundled
 (talking64) widths and the paper widths, with the audio encoder and the ConvGRU timed apart from the rest.
 
-    PYTHONPATH=src python bench/bench_avwnet.py --data world/prepared --avwnet RUN --reader RUN_C3D \
+    PYTHONPATH=src python bench/bench_avwnet.py --data world/prepared --avwnet RUN [NAME=RUN ...] --reader RUN_C3D \
         [--split test] [--out result.json] [--strip frames.png]
+
+Several ``--avwnet`` runs (variants, seeds) each add their rows, named ``NAME, ground-truth landmarks`` and, when
+the run has an AT-net, ``NAME, AT-net landmarks``; the first run is the one the strip, the AT-net error, the
+``talk`` check and the speed use.
 """
 
 from __future__ import annotations
@@ -81,6 +85,21 @@ def generate(method, item, landmarks: str):
     if landmarks == "atnet":
         lm, _ = method.predict_landmarks(ex_lm, mfcc)
     return method.talk(ex, mfcc, lm, ex_lm).stage1[0]
+
+
+@torch.no_grad()
+def measure_atnet(method, test: TalkingWindowDataset, lm_true: torch.Tensor, s: int) -> dict:
+    ex_lm = torch.stack([test[i]["example_landmarks"] for i in range(len(test))])
+    mf = torch.stack([test[i]["mfcc"] for i in range(len(test))])
+    pred, _ = method.predict_landmarks(ex_lm, mf)
+    mouth = slice(48, 68)
+    true_px, pred_px = lm_true.flatten(0, 1).numpy() * s / 2, pred.flatten(0, 1).numpy() * s / 2
+    still_px = ex_lm[:, None].expand_as(lm_true).flatten(0, 1).numpy() * s / 2
+    return {"mouth_point_error_px": float(((pred - lm_true)[..., mouth, :].norm(dim=-1) * s / 2).mean()),
+            "static_mouth_point_error_px": float(((ex_lm[:, None] - lm_true)[..., mouth, :].norm(dim=-1)
+                                                  * s / 2).mean()),
+            "mouth_lmd_px_centred": float(np.mean(frame_lmd(true_px, pred_px))),
+            "static_mouth_lmd_px_centred": float(np.mean(frame_lmd(true_px, still_px)))}
 
 
 def time_generator(n_i: int, audio_channels, audio_fc: int, frames: int = 32, chunk: int = 16) -> dict:
@@ -151,7 +170,8 @@ def talk_check(args, probe, size: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--avwnet", required=True, help="AVWnet run / checkpoint (with its AT-net)")
+    ap.add_argument("--avwnet", required=True, nargs="+",
+                    help="AVWnet runs / checkpoints, each RUN or NAME=RUN; the first one's AT-net is measured")
     ap.add_argument("--reader", required=True, help="the evaluation lip reader (c3d) run")
     ap.add_argument("--split", default="test")
     ap.add_argument("--probe-steps", type=int, default=600)
@@ -164,7 +184,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    method, _, folder = load_for_inference(args.avwnet, "avwnet")
+    runs = [a.split("=", 1) if "=" in a else ("AVWnet", a) for a in args.avwnet]
+    if len({name for name, _ in runs}) < len(runs):
+        raise SystemExit("bench_avwnet: --avwnet: give each run a distinct NAME= (e.g. seed0=RUN seed1=RUN)")
+    methods = {name: load_for_inference(run, "avwnet") for name, run in runs}
+    method, _, folder = methods[runs[0][0]]
+    args.avwnet = runs[0][1]
     reader, rcfg, _ = load_for_inference(args.reader, "lipreader")
     view = (rcfg.data.roi, rcfg.data.mouth_box, rcfg.data.size)
     cfg = TalkingDataConfig(root=args.data, frames=16)
@@ -175,8 +200,13 @@ def main() -> None:
     probe = train_probe(train, args.probe_steps)
     probe_s = time.perf_counter() - t0
 
-    rows = {"real video": [], "static example face": [], "AVWnet, ground-truth landmarks": [],
-            "AVWnet, AT-net landmarks": []}
+    rows = {"real video": [], "static example face": []}
+    drivers = {}                                         # row name -> (method, landmarks)
+    for name, (m, _, _) in methods.items():
+        drivers[f"{name}, ground-truth landmarks"] = (m, "truth")
+        if m.atnet is not None:
+            drivers[f"{name}, AT-net landmarks"] = (m, "atnet")
+    rows.update({row: [] for row in drivers})
     labels = []
     gen_time = 0.0
     for i in range(len(test)):
@@ -186,8 +216,8 @@ def main() -> None:
         rows["real video"].append(real)
         rows["static example face"].append(item["example"][None].expand_as(real))
         t = time.perf_counter()
-        rows["AVWnet, ground-truth landmarks"].append(generate(method, item, "truth"))
-        rows["AVWnet, AT-net landmarks"].append(generate(method, item, "atnet"))
+        for row, (m, landmarks) in drivers.items():
+            rows[row].append(generate(m, item, landmarks))
         gen_time += time.perf_counter() - t
     labels = np.array(labels)
     reals = torch.stack(rows["real video"])                                   # N x T x 3 x S x S
@@ -210,32 +240,23 @@ def main() -> None:
             "SSIM": float(ssim(q, real_q, data_range=255).mean()),
             "PSNR": float(psnr(q, real_q, data_range=255).clamp(max=100).mean()),
             "word_accuracy_eval_reader": float((scores.argmax(1) == labels).mean())}
-    # AT-net's own landmark error (normalised units -> 64^2 pixels), against the static example landmark
-    with torch.no_grad():
-        ex_lm = torch.stack([test[i]["example_landmarks"] for i in range(len(test))])
-        mf = torch.stack([test[i]["mfcc"] for i in range(len(test))])
-        pred, _ = method.predict_landmarks(ex_lm, mf)
-    mouth = slice(48, 68)
-    atnet = {"mouth_point_error_px": float(((pred - lm_true)[..., mouth, :].norm(dim=-1) * s / 2).mean()),
-             "static_mouth_point_error_px": float(((ex_lm[:, None] - lm_true)[..., mouth, :].norm(dim=-1)
-                                                   * s / 2).mean()),
-             "mouth_lmd_px_centred": float(np.mean(frame_lmd(lm_true.flatten(0, 1).numpy() * s / 2,
-                                                             pred.flatten(0, 1).numpy() * s / 2))),
-             "static_mouth_lmd_px_centred": float(np.mean(frame_lmd(
-                 lm_true.flatten(0, 1).numpy() * s / 2, ex_lm[:, None].expand_as(lm_true).flatten(0, 1).numpy()
-                 * s / 2)))}
-    result = {"checkpoint": str(folder), "data": args.data, "split": args.split, "clips": len(test),
+    # AT-net's own landmark error (normalised units -> 64^2 pixels), against the static example landmark: the AT-net
+    # of the first run that has one
+    with_atnet = [m for m, _, _ in methods.values() if m.atnet is not None]
+    atnet = measure_atnet(with_atnet[0], test, lm_true, s) if with_atnet else None
+    result = {"checkpoint": str(folder), "runs": dict(runs), "data": args.data, "split": args.split, "clips": len(test),
               "frames_per_clip": 16, "size": s, "chance": 1 / len(test.words), "table": table, "atnet": atnet,
               "probe": {"steps": args.probe_steps, "seconds": probe_s},
-              "generation_fps_64_bundled": 2 * 16 * len(test) / gen_time}
+              "generation_fps_64_bundled": len(drivers) * 16 * len(test) / gen_time}
     if not args.no_speed:
         c = method.model_cfg
         result["speed_128"] = {"bundled widths": time_generator(c.n_i, tuple(c.audio_channels), c.audio_fc),
                                "paper widths": time_generator(128, (64, 128, 256, 256, 512), 2048)}
     print(f"{len(test)} held-out clips ({args.split}), 16 frames each, {s}x{s}; chance {1 / len(test.words):.3f}")
-    print(f"{'':34s} {'LMD(64)':>8s} {'LMD(128)':>8s} {'mouthPSNR':>9s} {'SSIM':>6s} {'PSNR':>6s} {'words':>6s}")
+    width = max(map(len, table)) + 1
+    print(f"{'':{width}s} {'LMD(64)':>8s} {'LMD(128)':>8s} {'mouthPSNR':>9s} {'SSIM':>6s} {'PSNR':>6s} {'words':>6s}")
     for name, r in table.items():
-        print(f"{name:34s} {r['LMD_mouth_px64']:8.3f} {r['LMD_mouth_px128']:8.3f} {r['mouth_PSNR']:9.2f} "
+        print(f"{name:{width}s} {r['LMD_mouth_px64']:8.3f} {r['LMD_mouth_px128']:8.3f} {r['mouth_PSNR']:9.2f} "
               f"{r['SSIM']:6.3f} {r['PSNR']:6.2f} {r['word_accuracy_eval_reader']:6.3f}")
     print("AT-net:", json.dumps(atnet))
     if "speed_128" in result:
