@@ -23,8 +23,8 @@ Speed: frames per second of the generator at 128x128 (batch 1, chunks of 16 fram
         [--split test] [--out result.json] [--strip frames.png]
 
 Several ``--avwnet`` runs (variants, seeds) each add their rows, named ``NAME, ground-truth landmarks`` and, when
-the run has an AT-net, ``NAME, AT-net landmarks``; the first run is the one the strip, the AT-net error, the
-``talk`` check and the speed use.
+the run has an AT-net (its own, or ``--atnet``'s for runs trained without one), ``NAME, AT-net landmarks``. The
+first run is the one the strip, the AT-net error, the ``talk`` check and the speed use.
 """
 
 from __future__ import annotations
@@ -172,6 +172,8 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--avwnet", required=True, nargs="+",
                     help="AVWnet runs / checkpoints, each RUN or NAME=RUN; the first one's AT-net is measured")
+    ap.add_argument("--atnet", default=None,
+                    help="an AT-net run (avwnet_atnet) to drive the --avwnet runs that were trained without one")
     ap.add_argument("--reader", required=True, help="the evaluation lip reader (c3d) run")
     ap.add_argument("--split", default="test")
     ap.add_argument("--probe-steps", type=int, default=600)
@@ -188,6 +190,11 @@ def main() -> None:
     if len({name for name, _ in runs}) < len(runs):
         raise SystemExit("bench_avwnet: --avwnet: give each run a distinct NAME= (e.g. seed0=RUN seed1=RUN)")
     methods = {name: load_for_inference(run, "avwnet") for name, run in runs}
+    if args.atnet:
+        shared_atnet = load_for_inference(args.atnet, "avwnet_atnet")[0].atnet
+        for m, _, _ in methods.values():
+            if m.atnet is None:
+                m.atnet = shared_atnet
     method, _, folder = methods[runs[0][0]]
     args.avwnet = runs[0][1]
     reader, rcfg, _ = load_for_inference(args.reader, "lipreader")

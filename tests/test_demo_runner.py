@@ -88,7 +88,7 @@ def test_tabs_say_why_one_is_missing(runner):
 
 
 def test_talk_tab_with_a_user_checkpoint(tmp_path):
-    """No AVWnet is bundled: with --talk-checkpoint (here a one-step run) the tab makes an mp4 with the speech."""
+    """With --talk-checkpoint (here a one-step run) the tab makes an mp4 with the speech."""
     pytest.importorskip("dlib")
     pytest.importorskip("av")
     from condsynth import testing

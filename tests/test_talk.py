@@ -94,3 +94,25 @@ def test_bad_inputs_are_one_line(run, files, tmp_path, capsys):
 def test_pipeline_refuses_a_wrong_window_array(pipe):
     with pytest.raises(UserError, match="28 x 12"):
         pipe(np.zeros((32, 32, 3), np.uint8), np.zeros((4, 13, 12)), aligned=True, landmarks=np.zeros((68, 2)))
+
+
+def test_the_bundled_model_is_the_default_and_opens_the_mouth_with_the_sound(files, tmp_path, capsys):
+    """No --checkpoint: the bundled avwnet-talking64 (64x64). Its frames follow the driving AT-net landmarks: the
+    inner-mouth box of a loud frame differs more from the silent start than a quiet frame's does."""
+    from condsynth.io.video import read_frames
+    out = tmp_path / "bundled.mp4"
+    rc = main(["talk", "--face", str(files / "face.png"), "--audio", str(files / "speech.wav"), "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    frames = read_frames(out)
+    assert len(frames) == round(25 * 0.62) and frames[0].shape == (64, 64, 3)
+    pipe = TalkingFacePipeline.from_pretrained("avwnet-talking64", device="cpu")
+    assert pipe.method.model_cfg.landmark_motion == "coordinates"
+    silent = tmp_path / "silent.mp4"
+    assert main(["talk", "--face", str(files / "face.png"), "--audio", str(files / "silence.wav"),
+                 "--out", str(silent)]) == 0
+    still = np.stack(read_frames(silent)).astype(np.float32)
+    spoken = np.stack(read_frames(out)).astype(np.float32)
+    mouth = (slice(None), slice(34, 44), slice(24, 41))       # the template's inner-mouth box at 64x64
+    speaking_change = np.abs(spoken[mouth] - still[0][mouth[1:]]).mean()
+    silent_change = np.abs(still[mouth] - still[0][mouth[1:]]).mean()
+    assert speaking_change > silent_change + 0.5, (speaking_change, silent_change)

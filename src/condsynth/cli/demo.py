@@ -28,7 +28,8 @@ def add_parser(subparsers) -> None:
                    help="localhost only whatever --host says, and no API page or programmatic API endpoints: "
                         "only the page itself can run the models")
     p.add_argument("--talk-checkpoint", default=None, metavar="PATH",
-                   help="an AVWnet export, run or checkpoint for the talking-face tab (none is bundled yet)")
+                   help="an AVWnet export, run or checkpoint for the talking-face tab (e.g. the bundled "
+                        "avwnet-talking64)")
     p.add_argument("--threads", type=THREADS, default=0, help="CPU threads (0: torch's default)")
     p.set_defaults(func=run)
 

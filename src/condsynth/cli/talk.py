@@ -16,6 +16,7 @@ from condsynth.cli.options import THREADS, add_overwrite, int_in
 from condsynth.errors import UserError
 
 VIDEO_OUT = (".mp4", ".mkv", ".mov")
+DEFAULT_CHECKPOINT = "avwnet-talking64"
 
 
 def add_parser(subparsers) -> None:
@@ -27,8 +28,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--face", required=True, help="face photo (any format Pillow reads)")
     p.add_argument("--audio", required=True, help="speech: wav, flac, mp3, m4a, ogg or a video's audio track")
     p.add_argument("--out", "-o", required=True, help="output video (.mp4, .mkv or .mov)")
-    p.add_argument("--checkpoint", required=True,
-                   help="an AVWnet export, run or checkpoint with its AT-net (no checkpoint is bundled yet)")
+    p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT,
+                   help=f"an AVWnet export, run or checkpoint with its AT-net (default: the bundled "
+                        f"{DEFAULT_CHECKPOINT}, trained on the talking world at 64x64)")
     p.add_argument("--paste-back", action="store_true", help="write the whole photo, the face pasted back")
     p.add_argument("--chunk", type=int_in(1, 100_000), default=64, help="frames per generator pass (default 64)")
     p.add_argument("--crop-size", type=int_in(16, 4096), default=256,

@@ -137,13 +137,14 @@ class DemoRunner:
         ]
         if self.talk_checkpoint is None:
             talk = TabInfo("talk", "Talking face", [], available=False,
-                           missing="talking face: no checkpoint is bundled yet; start the demo with "
-                                   "--talk-checkpoint PATH (an AVWnet export)")
+                           missing="talking face: off by default; start the demo with --talk-checkpoint "
+                                   "avwnet-talking64 (bundled) or PATH (an AVWnet export)")
         else:
             ok = faces and has_module("av")
             talk = TabInfo("talk", "Talking face", [self.talk_checkpoint], available=ok,
                            missing="" if ok else "talking face needs dlib and PyAV: pip install 'condsynth[faces,audio]'",
-                           limits="AVWnet as trained here does not yet move the lips with the speech (docs/avwnet.md).")
+                           limits="AVWnet as trained here (talking world, 64x64) moves the lips faintly on real photos "
+                                  "(docs/avwnet.md).")
         return [*tabs, talk]
 
     def model_card(self, name: str) -> str:

@@ -1,6 +1,6 @@
 """Talking faces for end users (AVWnet): one face photo + any speech file -> a lip-synced 25 fps video.
 
-    pipe = TalkingFacePipeline.from_pretrained("runs/avwnet")        # export, run or checkpoint (none bundled)
+    pipe = TalkingFacePipeline.from_pretrained("avwnet-talking64")   # bundled name, export, run or checkpoint
     out = pipe("face.jpg", "speech.mp3")          # any photo; any audio (rate, channels, container)
     len(out.frames) == round(25 * seconds)
     out.save("talk.mp4")                          # h264 + the input audio (AAC, 16 kHz mono)
