@@ -97,8 +97,8 @@ def test_pipeline_refuses_a_wrong_window_array(pipe):
 
 
 def test_the_bundled_model_is_the_default_and_opens_the_mouth_with_the_sound(files, tmp_path, capsys):
-    """No --checkpoint: the bundled avwnet-talking64 (64x64). Its frames follow the driving AT-net landmarks: the
-    inner-mouth box of a loud frame differs more from the silent start than a quiet frame's does."""
+    """No --checkpoint: the bundled avwnet-talking64 (64x64). Its mouth moves with the sound: over a spoken clip the
+    inner-mouth box strays further from a silent clip's first frame than it does over the silent clip itself."""
     from condsynth.io.video import read_frames
     out = tmp_path / "bundled.mp4"
     rc = main(["talk", "--face", str(files / "face.png"), "--audio", str(files / "speech.wav"), "--out", str(out)])

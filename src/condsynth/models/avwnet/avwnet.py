@@ -39,7 +39,7 @@ from condsynth.config import bounded
 from condsynth.data.talking import TalkingDataConfig, talking_dataset
 from condsynth.errors import ConfigError
 from condsynth.losses.gan import joint_d_loss, joint_g_loss
-from condsynth.models.avwnet.nets import AVDiscriminator, AVWnetGenerator, TalkingOutput
+from condsynth.models.avwnet.nets import LANDMARK_MOTIONS, AVDiscriminator, AVWnetGenerator, TalkingOutput
 from condsynth.models.base import FrozenRef, Method, StepContext
 from condsynth.nn.blocks import init_weights, set_requires_grad
 
@@ -96,8 +96,8 @@ class AVWnetConfig:
             raise ValueError(f"image_size {self.image_size}: must be a multiple of 16 (the code map is S/16)")
         if self.attention_channels not in ("matched", "one"):
             raise ValueError(f"attention_channels '{self.attention_channels}': matched or one")
-        if self.landmark_motion not in ("features", "coordinates"):
-            raise ValueError(f"landmark_motion '{self.landmark_motion}': features or coordinates")
+        if self.landmark_motion not in LANDMARK_MOTIONS:
+            raise ValueError(f"landmark_motion '{self.landmark_motion}': {' or '.join(LANDMARK_MOTIONS)}")
         if self.use_word_loss and not self.lip_reader:
             raise ValueError("lip_reader: the frozen training lip reader (a run of method lipreader) is not set; "
                              "train it first, or set model.use_word_loss=false")

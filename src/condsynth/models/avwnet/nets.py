@@ -194,6 +194,9 @@ class TalkingOutput(NamedTuple):
     state: torch.Tensor         # the ConvGRU's last state, to continue from
 
 
+LANDMARK_MOTIONS = ("features", "coordinates")     # l^-_k: Eq. 5.1 | ours (E_m on L_k - L*)
+
+
 class AVWnetGenerator(nn.Module):
     """``forward(example, mfcc, landmarks, example_landmarks, state=None) -> TalkingOutput``.
 
@@ -205,8 +208,8 @@ class AVWnetGenerator(nn.Module):
                  rnn_dropout: float = 0.5, res_dropout: float = 0.5, use_attention: bool = True,
                  attention_channels: str = "matched", landmark_motion: str = "features"):
         super().__init__()
-        if landmark_motion not in ("features", "coordinates"):
-            raise ValueError(f"landmark_motion '{landmark_motion}': features or coordinates")
+        if landmark_motion not in LANDMARK_MOTIONS:
+            raise ValueError(f"landmark_motion '{landmark_motion}': {' or '.join(LANDMARK_MOTIONS)}")
         if image_size % 16 or image_size < 32:
             raise ValueError(f"image_size {image_size}: a multiple of 16, at least 32 (the code map is S/16)")
         n_a = 2 * n_i if n_a is None else n_a
