@@ -105,6 +105,9 @@ def test_an_export_generates_without_the_training_data(run, tmp_path):
     assert doc["config"]["data"]["vocab_words"][:2] == ["<end>", "<unk>"]
     damsm_cfg = json.loads((export / "text_encoder" / "config.json").read_text())["config"]
     assert damsm_cfg["data"]["vocab_words"] == doc["config"]["data"]["vocab_words"]
+    # the run trained with L_DAMSM, so it holds the frozen image encoder; generating does not need it
+    assert doc["config"]["model"]["lambda_damsm"] > 0 and pipe.method.image_encoder is not None
+    assert set(doc["components"]) == {"G", "text_encoder"} and not (export / "image_encoder").exists()
     shutil.move(root, root + "-away")
     try:
         got = TextToImagePipeline.from_pretrained(export, device="cpu")("a red circle", n=2, seed=1).images[0]
@@ -112,6 +115,19 @@ def test_an_export_generates_without_the_training_data(run, tmp_path):
         shutil.move(root + "-away", root)
     for x, y in zip(want, got):
         np.testing.assert_array_equal(x, y)
+
+
+def test_an_export_without_its_text_encoder_is_refused(run, tmp_path):
+    import shutil
+
+    from condsynth.errors import CheckpointError
+    export = TextToImagePipeline.from_pretrained(run, device="cpu").save_pretrained(tmp_path / "export")
+    doc = json.loads((export / "pipeline.json").read_text())
+    del doc["components"]["text_encoder"]
+    (export / "pipeline.json").write_text(json.dumps(doc))
+    shutil.rmtree(export / "text_encoder")
+    with pytest.raises(CheckpointError, match="no component 'text_encoder'"):
+        TextToImagePipeline.from_pretrained(export, device="cpu")
 
 
 def test_a_cub_layout_fixture_trains_damsm_then_hfgan_then_generates(tmp_path):

@@ -207,7 +207,7 @@ def _load_pipeline_folder(folder: Path, expected: tuple[str, ...] | None, device
             load_module_weights(getattr(method, name), subdict(weights, f"{name}."),
                                 str(sub / "model.safetensors"))
     held = meta.get("networks", method.inference_networks)
-    missing = [n for n in held if n not in meta["components"]]
+    missing = [n for n in (*held, *method.inference_frozen()) if n not in meta["components"]]
     if missing:
         raise CheckpointError(f"{folder}: no component '{missing[0]}' in pipeline.json")
     for name in method.inference_networks:
@@ -327,7 +327,8 @@ def save_pipeline(method, cfg, out: str | Path, half: bool = False, source: str 
     ``out`` follows :mod:`condsynth.io.outputs`: never the checkpoint it comes from (``source``),
     its run or a frozen part's checkpoint, nor a folder holding them; an existing ``out`` is
     replaced only with ``overwrite``, once the new folder is complete."""
-    frozen = method.frozen_networks()
+    needed = method.inference_frozen()
+    frozen = {n: ref for n, ref in method.frozen_networks().items() if n in needed}   # training-only ones stay out
     components: dict[str, dict] = {}
     exported = exported_networks(method, part)
 

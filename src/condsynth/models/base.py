@@ -127,6 +127,11 @@ class Method(nn.Module):
         """Pretrained parts from other runs, by attribute name (see :class:`FrozenRef`)."""
         return {}
 
+    def inference_frozen(self) -> tuple[str, ...]:
+        """The frozen parts that inference needs, so that an export writes them and nothing else
+        (default: all of ``frozen_networks()``; a method whose loss alone uses one leaves it out)."""
+        return tuple(self.frozen_networks())
+
     def attach_frozen(self, name: str, net: nn.Module) -> None:
         """Receive a loaded frozen part (default: ``self.<name> = net``); check it fits here."""
         setattr(self, name, net.requires_grad_(False).eval())

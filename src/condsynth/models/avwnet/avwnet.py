@@ -167,6 +167,10 @@ class AVWnet(Method):
             parts["atnet"] = FrozenRef(c.landmark_predictor, "avwnet_atnet")
         return parts
 
+    def inference_frozen(self):
+        # the lip reader only serves the word loss (RIM); talking from audio needs the AT-net
+        return tuple(n for n in self.frozen_networks() if n != "reader")
+
     def train(self, mode: bool = True):
         super().train(mode)
         for frozen in (self.reader, self.atnet):    # frozen parts keep their BN statistics (spec §2.6 [R])

@@ -121,6 +121,10 @@ class TextToImageGAN(Method):
             parts["image_encoder"] = FrozenRef(self.model_cfg.damsm, "damsm", "image_encoder")
         return parts
 
+    def inference_frozen(self):
+        # the image encoder only serves L_DAMSM (Eq. 3.9) and its evaluation: generating needs the text encoder
+        return ("text_encoder",)
+
     def attach_frozen(self, name, net):
         if name == "text_encoder":
             self._check_vocabulary(net)
