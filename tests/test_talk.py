@@ -75,6 +75,17 @@ def test_chunks_with_carried_state_equal_one_pass(pipe, files):
     assert diff.max() <= 1                                            # uint8 rounding of float differences
 
 
+def test_an_export_holds_the_atnet_but_not_the_training_lip_reader(run, pipe, files, tmp_path):
+    import json
+    assert pipe.method.model_cfg.use_word_loss and pipe.method.reader is not None
+    export = pipe.save_pretrained(tmp_path / "export")
+    assert set(json.loads((export / "pipeline.json").read_text())["components"]) == {"G", "atnet"}
+    assert not (export / "reader").exists()
+    want = pipe(files / "face.png", files / "speech.wav").frames
+    got = TalkingFacePipeline.from_pretrained(export, device="cpu")(files / "face.png", files / "speech.wav").frames
+    np.testing.assert_array_equal(np.stack(want), np.stack(got))
+
+
 def test_bad_inputs_are_one_line(run, files, tmp_path, capsys):
     base = ["--checkpoint", str(run), "--out", str(tmp_path / "o.mp4")]
     cases = [(["--face", str(files / "face.png"), "--audio", str(files / "short.wav")], "shorter than one video frame"),
