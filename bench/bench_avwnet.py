@@ -25,6 +25,13 @@ Speed: frames per second of the generator at 128x128 (batch 1, chunks of 16 fram
 Several ``--avwnet`` runs (variants, seeds) each add their rows, named ``NAME, ground-truth landmarks`` and, when
 the run has an AT-net (its own, or ``--atnet``'s for runs trained without one), ``NAME, AT-net landmarks``. The
 first run is the one the strip, the AT-net error, the ``talk`` check and the speed use.
+
+Table 5.2's form (the ablation, ground-truth landmarks only): name the runs ``VARIANT/SEED`` and add ``--truth-only``;
+rows that share a VARIANT are then summarised as mean +- std over their seeds (``"variants"`` in the JSON), each with
+its change from the first variant paired by seed.
+
+    PYTHONPATH=src python bench/bench_avwnet.py --data world/prepared --reader RUN_C3D --truth-only --no-speed \
+        --avwnet full/s0=RUN full/s1=RUN noam/s0=RUN noam/s1=RUN ...
 """
 
 from __future__ import annotations
@@ -167,6 +174,29 @@ def talk_check(args, probe, size: int) -> dict:
     return res
 
 
+def variant_summary(table: dict) -> dict:
+    """Rows named ``VARIANT/SEED, DRIVER``: per variant and driver, each column's mean and std (ddof 1) over the
+    seeds, and the mean change from the first variant over the seeds both have."""
+    groups: dict[str, dict[str, dict]] = {}
+    for row, cols in table.items():
+        run, _, driver = row.partition(", ")
+        if "/" in run:
+            variant, seed = run.rsplit("/", 1)
+            groups.setdefault(f"{variant}, {driver}", {})[seed] = cols
+    if not groups:
+        return {}
+    first = next(iter(groups.values()))
+    out = {}
+    for key, seeds in groups.items():
+        out[key] = {"seeds": len(seeds)}
+        for col in next(iter(seeds.values())):
+            vals = np.array([c[col] for c in seeds.values()])
+            paired = [seeds[k][col] - first[k][col] for k in seeds if k in first]
+            out[key][col] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+                             "change": float(np.mean(paired)) if paired else float("nan")}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -183,6 +213,8 @@ def main() -> None:
     ap.add_argument("--talk-face", default=None, help="a photo for the `talk` check (with --talk-audio)")
     ap.add_argument("--talk-audio", default=None)
     ap.add_argument("--talk-out", default="talk.mp4")
+    ap.add_argument("--truth-only", action="store_true",
+                    help="only the ground-truth-landmark rows of each run (Table 5.2's protocol)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -211,7 +243,7 @@ def main() -> None:
     drivers = {}                                         # row name -> (method, landmarks)
     for name, (m, _, _) in methods.items():
         drivers[f"{name}, ground-truth landmarks"] = (m, "truth")
-        if m.atnet is not None:
+        if m.atnet is not None and not args.truth_only:
             drivers[f"{name}, AT-net landmarks"] = (m, "atnet")
     rows.update({row: [] for row in drivers})
     labels = []
@@ -265,6 +297,11 @@ def main() -> None:
     for name, r in table.items():
         print(f"{name:{width}s} {r['LMD_mouth_px64']:8.3f} {r['LMD_mouth_px128']:8.3f} {r['mouth_PSNR']:9.2f} "
               f"{r['SSIM']:6.3f} {r['PSNR']:6.2f} {r['word_accuracy_eval_reader']:6.3f}")
+    result["variants"] = variant_summary(table)
+    for variant, cols in result["variants"].items():
+        print(f"{variant} ({cols['seeds']} seeds): " + ", ".join(
+            f"{k} {v['mean']:.3f} +- {v['std']:.3f} (change {v['change']:+.3f})" for k, v in cols.items()
+            if isinstance(v, dict)))
     print("AT-net:", json.dumps(atnet))
     if "speed_128" in result:
         print("speed at 128x128:", json.dumps(result["speed_128"]))
