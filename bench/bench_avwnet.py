@@ -140,6 +140,24 @@ def inner_lip_gap(pts: np.ndarray) -> np.ndarray:
     return np.linalg.norm(pts[:, 62] - pts[:, 66], axis=1) / np.linalg.norm(pts[:, 36] - pts[:, 45], axis=1)
 
 
+def dlib_points(crops, upscale: int = 4) -> np.ndarray | None:
+    """dlib's 68 points on each generated crop (upscaled, bicubic), in crop pixels; the face box is detected once on
+    the first crop, since the crops are aligned. dlib was trained on real photos, unlike the world probe, so it is
+    the reading for a real photo's output. None without dlib or without a face."""
+    from PIL import Image
+    try:
+        from condsynth.io.faces import FaceAnalyzer
+        analyzer = FaceAnalyzer()
+    except Exception:           # dlib is an optional extra
+        return None
+    big = [np.asarray(Image.fromarray(c).resize((c.shape[1] * upscale, c.shape[0] * upscale), Image.BICUBIC))
+           for c in crops]
+    face = analyzer.detect(big[0])
+    if face is None:
+        return None
+    return np.stack([analyzer.landmarks(b, face) for b in big]) / upscale
+
+
 def talk_check(args, probe, size: int) -> dict:
     """`condsynth talk`'s pipeline on a photo and a speech file: frames, audio length, and whether the mouth follows
     the loudness (Pearson r of the inner-lip opening with the RMS envelope in 40 ms frames; the opening in the
@@ -164,7 +182,11 @@ def talk_check(args, probe, size: int) -> dict:
            "written_frames": len(read_frames(args.talk_out)),
            "written_audio_seconds": len(read_audio(args.talk_out)) / 16000, "seconds": seconds,
            "silent_frames": int(silent.sum())}
-    for name, pts in (("driving_landmarks", out.landmarks), ("probe_on_output", probe_points(probe, gen, size))):
+    readings = [("driving_landmarks", out.landmarks), ("probe_on_output", probe_points(probe, gen, size))]
+    dlib_pts = dlib_points(out.crops)
+    if dlib_pts is not None:
+        readings.append(("dlib_on_output", dlib_pts))
+    for name, pts in readings:
         gap = inner_lip_gap(pts)
         res[name] = {"pearson_r_rms": float(np.corrcoef(gap, rms)[0, 1]),
                      "gap_silent": float(gap[silent].mean()) if silent.any() else None,
