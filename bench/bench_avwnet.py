@@ -145,10 +145,12 @@ def dlib_points(crops, upscale: int = 4) -> np.ndarray | None:
     the first crop, since the crops are aligned. dlib was trained on real photos, unlike the world probe, so it is
     the reading for a real photo's output. None without dlib or without a face."""
     from PIL import Image
+
+    from condsynth.errors import UserError
+    from condsynth.io.faces import FaceAnalyzer
     try:
-        from condsynth.io.faces import FaceAnalyzer
         analyzer = FaceAnalyzer()
-    except Exception:           # dlib is an optional extra
+    except UserError:           # dlib is an optional extra
         return None
     big = [np.asarray(Image.fromarray(c).resize((c.shape[1] * upscale, c.shape[0] * upscale), Image.BICUBIC))
            for c in crops]
